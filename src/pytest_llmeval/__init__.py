@@ -1,0 +1,1 @@
+"""pytest-llmeval: evaluate customized Mistral models as ordinary pytest tests."""

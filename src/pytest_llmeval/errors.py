@@ -1,0 +1,66 @@
+"""The exceptions pytest-llmeval raises, and what each one means for the gate."""
+
+from __future__ import annotations
+
+
+class LLMEvalError(Exception):
+    """Base class of every pytest-llmeval exception that is not a model failure."""
+
+
+class LLMAPIError(LLMEvalError):
+    """A model call failed after its retries: an infrastructure error, never a model failure.
+
+    The message names the status, the endpoint and the model; it never contains the API key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        endpoint: str | None = None,
+        model: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.endpoint = endpoint
+        self.model = model
+        self.attempts = attempts
+
+
+class ReplayMissError(LLMAPIError):
+    """`--llm-record-mode=none` and no recorded response matches the request."""
+
+
+class JudgeError(LLMAPIError):
+    """The judge model's verdict failed its JSON check twice: an infrastructure error."""
+
+
+class InvalidSchemaError(LLMEvalError):
+    """A JSON Schema given to `parse_json` or `llm_json` is itself invalid: the user's error."""
+
+
+class DatasetError(LLMEvalError):
+    """A dataset file or one of its rows cannot be turned into cases; names the file and line."""
+
+
+class BaselineError(LLMEvalError):
+    """The `--llm-baseline` file cannot be read or is not a compatible report; names the file."""
+
+
+class SecretLeakError(LLMEvalError):
+    """A file about to be written contains the API key; the write is refused."""
+
+
+class JsonFormatError(AssertionError):
+    """A model output failed its strict JSON check: a model failure, counted in its category.
+
+    `str(error)`'s first line reads like
+    `no_json_start: reply began with 'Sure, here is the…' (finish_reason=stop)`.
+    """
+
+    def __init__(self, message: str, *, category: str, detail: str) -> None:
+        super().__init__(message)
+        self.category = category
+        self.detail = detail

@@ -1,0 +1,1 @@
+"""pytest wiring for pytest-llmeval: options, markers, fixtures and hooks."""
