@@ -1,1 +1,232 @@
-"""pytest wiring for pytest-llmeval: options, markers, fixtures and hooks."""
+"""pytest wiring for pytest-llmeval: options, markers, fixtures and hooks, each handing off."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import hookspec
+from .datasets import Case
+from .markers import MARKER_HELP
+from .messages import to_messages
+from .options import add_options, read_settings
+from .session import NO_MODEL, EvalSession, ReportCollector
+
+if TYPE_CHECKING:
+    from .endpoint import ModelInfo, Reply
+    from .judge import Judge
+    from .moderation import Moderation
+
+SESSION_KEY = pytest.StashKey[EvalSession]()
+COLLECTOR_NAME = "llmeval-collector"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for help_text in MARKER_HELP.values():
+        config.addinivalue_line("markers", help_text)
+    session = config.stash[SESSION_KEY] = EvalSession(config, read_settings(config))
+    if not hasattr(config, "workerinput"):  # files and the verdict belong to the controller
+        config.pluginmanager.register(_Controller(ReportCollector(session)), COLLECTOR_NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+    plugin = config.pluginmanager.get_plugin(COLLECTOR_NAME)
+    if plugin is not None:
+        config.pluginmanager.unregister(plugin)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _session(config).header()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    return _session(collector.config).check_collect_report(report)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    session = _session(item.config)
+    session.start_item(item, nextitem)
+    try:
+        return (yield)
+    finally:
+        session.finish_item()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    record = _session(item.config).make_record(item, call)
+    if record is not None:
+        item.user_properties.extend(_junit_properties(record))
+    report = yield
+    if record is not None:
+        report.llmeval_case = record  # type: ignore[attr-defined]  # travels with xdist reports
+    _session(item.config).scrub_report(report)
+    return report
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    return val.id if isinstance(val, Case) else None
+
+
+class _Controller:
+    """Controller-only hooks: collect every case record, print and write the gate report."""
+
+    def __init__(self, collector: ReportCollector) -> None:
+        self.collector = collector
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.collector.add(report)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collector.set_order(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        self.collector.set_order(ids)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        session.exitstatus = self.collector.finish(int(session.exitstatus))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lines = self.collector.terminal_lines()
+        if lines:
+            terminalreporter.section("llmeval gate report")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+class ModelUnderTest:
+    """The `llm` fixture: `llm.chat(messages_or_text, *, system=None, **params) -> Reply`."""
+
+    def __init__(self, session: EvalSession) -> None:
+        self._session = session
+
+    @property
+    def model(self) -> str | None:
+        return self._session.settings.model
+
+    @property
+    def model_info(self) -> ModelInfo:
+        """The model card; a fine-tuned model's `.root` is its base model. Fetched once."""
+        return self._session.endpoint.model_info(recorder=self._session.current_recorder())
+
+    def chat(self, messages_or_text: Any, *, system: str | None = None, **params: Any) -> Reply:
+        settings = self._session.current_settings()
+        if settings is not None:
+            system = system if system is not None else settings.system
+            params = {**settings.params, **params}
+        messages = to_messages(getattr(messages_or_text, "messages", messages_or_text), system)
+        return self._session.endpoint.chat(
+            messages, params, recorder=self._session.current_recorder()
+        )
+
+
+@pytest.fixture(scope="session")
+def llm(pytestconfig: pytest.Config) -> ModelUnderTest:
+    """The model under test (`--llm-model`); tests that use it are skipped without one."""
+    session = _session(pytestconfig)
+    if not session.settings.model:
+        pytest.skip(NO_MODEL)
+    return ModelUnderTest(session)
+
+
+@pytest.fixture
+def llm_reply(request: pytest.FixtureRequest) -> Reply:
+    """The model's reply to the current case's request, completed concurrently ahead of time."""
+    return _session(request.config).reply_for(request.node)
+
+
+@pytest.fixture(scope="session")
+def llm_json(pytestconfig: pytest.Config) -> Callable[..., Any]:
+    """`llm_json(reply_or_text, schema=None, strict=True)`: the parsed value, or JsonFormatError."""
+    session = _session(pytestconfig)
+
+    def check(reply_or_text: Reply | str, schema: Any = None, strict: bool = True) -> Any:
+        return session.check_json(reply_or_text, schema, strict)
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def llm_judge(pytestconfig: pytest.Config) -> Judge:
+    """LLM-as-judge with `--llm-judge-model`: `llm_judge.score(output, rubric=...)`."""
+    from .judge import Judge
+
+    session = _session(pytestconfig)
+    return Judge(
+        session.endpoint,
+        session.current_recorder,
+        lambda: settings.group if (settings := session.current_settings()) else None,
+        session.settings.judge_model,
+    )
+
+
+@pytest.fixture(scope="session")
+def llm_moderation(pytestconfig: pytest.Config) -> Moderation:
+    """The moderation classifier: `llm_moderation.check(text_or_messages)`."""
+    from .moderation import Moderation
+
+    session = _session(pytestconfig)
+    return Moderation(session.endpoint, session.current_recorder, session.settings.moderation_model)
+
+
+@pytest.fixture(scope="session")
+def llm_score(pytestconfig: pytest.Config) -> Callable[[str, float], None]:
+    """`llm_score(name, value)`: records a numeric metric for the current case."""
+    return _session(pytestconfig).record_score
+
+
+@pytest.fixture
+def llm_simulator() -> Iterator[Any]:
+    """A running Mistral-compatible simulator on 127.0.0.1, for testing a suite's plumbing."""
+    from .simulator import Simulator
+
+    with Simulator() as simulator:
+        yield simulator
+
+
+def _session(config: pytest.Config) -> EvalSession:
+    return config.stash[SESSION_KEY]
+
+
+def _junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
+    properties: list[tuple[str, object]] = [
+        ("llmeval_group", record["group"]),
+        ("llmeval_kind", record["kind"]),
+        ("llmeval_outcome", record["outcome"]),
+    ]
+    if record["category"] is not None:
+        properties.append(("llmeval_category", record["category"]))
+    if record["finish_reason"] is not None:
+        properties.append(("llmeval_finish_reason", record["finish_reason"]))
+    for name, value in record["scores"].items():
+        properties.append((f"llmeval_score_{name}", value))
+    for index, value in enumerate(record["judge_scores"]):
+        properties.append((f"llmeval_judge_score_{index}", value))
+    return properties

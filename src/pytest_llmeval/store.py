@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 from pytest_llmeval.atomic import write_atomic
 from pytest_llmeval.errors import ReplayMissError, SecretLeakError
 
+#: `--llm-record-mode`: replay only; replay hits and record misses; record everything anew.
+RECORD_MODES = ("none", "new_episodes", "all")
+
 __all__ = ["FORMAT", "ReplayStore", "StoreRequest", "StoredResponse", "redact"]
 
 FORMAT = 1

@@ -1,0 +1,319 @@
+"""The model endpoint: one `mistralai` client, one event loop, and the `Reply` it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import httpx2
+from mistralai.client import Mistral, errors
+
+from .errors import LLMAPIError
+from .messages import content_text
+from .records import CaseRecorder
+from .store import ReplayStore
+from .transport import (
+    AdaptiveLimiter,
+    CallStats,
+    RefuseSyncTransport,
+    ReplayTransport,
+    RetryPolicy,
+    RetryTransport,
+    current_call,
+    current_samples,
+)
+
+PUBLIC_API_URL = "https://api.mistral.ai"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The model's answer to one chat request. `str(reply)` is its text."""
+
+    text: str
+    finish_reason: str | None
+    usage: Usage
+    latency_s: float
+    model: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model card: a fine-tuned model's `root` is the base model it was tuned from."""
+
+    id: str
+    type: str
+    root: str | None
+    card: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def base_model(self) -> str:
+        return self.root or self.id
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    model: str | None
+    server_url: str | None = None
+    api_key: str | None = None
+    judge_model: str = "mistral-large-latest"
+    moderation_model: str = "mistral-moderation-latest"
+    concurrency: int = 8
+    timeout_s: float = 60.0
+    max_call_time_s: float = 120.0
+    record_mode: str = "new_episodes"
+    store_dir: Path = Path(".llmeval/store")
+
+    @property
+    def uses_public_api(self) -> bool:
+        return not self.server_url
+
+
+class _LoopThread:
+    """An asyncio loop on a daemon thread: sync callers hand it coroutines and wait."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="llmeval-calls", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, coroutine: Awaitable[T]) -> concurrent.futures.Future[T]:
+        async def run() -> T:
+            return await coroutine
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop)
+
+    def close(self, finalizer: Callable[[], Awaitable[None]]) -> None:
+        async def shutdown() -> None:
+            current = asyncio.current_task()
+            for task in asyncio.all_tasks():
+                if task is not current:
+                    task.cancel()
+            await finalizer()
+
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class Endpoint:
+    """Every model call of a session (model under test, judge, moderation) goes through here."""
+
+    def __init__(self, settings: EndpointSettings) -> None:
+        self.settings = settings
+        self.limiter = AdaptiveLimiter(settings.concurrency)
+        self.store = ReplayStore(
+            settings.store_dir, secrets=[settings.api_key] if settings.api_key else []
+        )
+        self._loop: _LoopThread | None = None
+        self._client: Mistral | None = None
+        self._model_info: dict[str, ModelInfo] = {}
+        self._lock = threading.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _ensure_started(self) -> tuple[_LoopThread, Mistral]:
+        with self._lock:
+            if self._loop is None or self._client is None:
+                policy = RetryPolicy(
+                    timeout_s=self.settings.timeout_s,
+                    max_call_time_s=self.settings.max_call_time_s,
+                )
+                network = httpx2.AsyncHTTPTransport(
+                    limits=httpx2.Limits(
+                        max_connections=max(self.settings.concurrency * 2, 10),
+                        max_keepalive_connections=max(self.settings.concurrency * 2, 10),
+                    )
+                )
+                retrying = RetryTransport(network, policy, self.limiter, preflight=self._preflight)
+                stack = ReplayTransport(retrying, self.store, self.settings.record_mode)
+                self._loop = _LoopThread()
+                self._client = Mistral(
+                    api_key=self.settings.api_key,
+                    server_url=self.settings.server_url or None,
+                    client=httpx2.Client(transport=RefuseSyncTransport()),
+                    async_client=httpx2.AsyncClient(
+                        transport=stack, timeout=self.settings.timeout_s
+                    ),
+                    timeout_ms=int(self.settings.timeout_s * 1000),
+                )
+            return self._loop, self._client
+
+    def _preflight(self, request: httpx2.Request) -> None:
+        if self.settings.uses_public_api and not self.settings.api_key:
+            raise LLMAPIError(
+                "MISTRAL_API_KEY is not set: export it to call Mistral's API, or pass"
+                " --llm-server-url=URL for a self-hosted or simulated server, or replay"
+                " recorded responses with --llm-record-mode=none",
+                endpoint=request.url.path,
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            loop, client = self._loop, self._client
+            self._loop = self._client = None
+        if loop is not None and client is not None:
+
+            async def close_client() -> None:
+                await client.sdk_configuration.async_client.aclose()  # type: ignore[union-attr]
+
+            loop.close(close_client)
+
+    def submit(
+        self,
+        call: Callable[[Mistral], Awaitable[T]],
+        *,
+        recorder: CaseRecorder | None,
+        endpoint: str,
+        model: str | None,
+    ) -> concurrent.futures.Future[T]:
+        """Runs `call(client)` on the loop with the case's usage accounting around it."""
+        loop, client = self._ensure_started()
+
+        async def run() -> T:
+            stats = CallStats(endpoint=endpoint, model=model)
+            current_call.set(stats)
+            current_samples.set(recorder.samples if recorder is not None else None)
+            try:
+                return await call(client)
+            except errors.ResponseValidationError as error:
+                raise LLMAPIError(
+                    f"{endpoint} (model {model}) answered with a body the Mistral SDK rejects:"
+                    f" {str(error)[:200]}",
+                    status_code=error.status_code,
+                    endpoint=endpoint,
+                    model=model,
+                    attempts=stats.attempts,
+                ) from None
+            except errors.MistralError as error:
+                raise LLMAPIError(
+                    f"{endpoint} (model {model}) failed with HTTP {error.status_code}:"
+                    f" {_error_summary(error)}",
+                    status_code=error.status_code,
+                    endpoint=endpoint,
+                    model=model,
+                    attempts=stats.attempts,
+                ) from None
+            except errors.NoResponseError as error:
+                raise LLMAPIError(
+                    f"{endpoint} (model {model}): {error}", endpoint=endpoint, model=model
+                ) from None
+            finally:
+                if recorder is not None:
+                    recorder.add_call(stats)
+
+        return loop.submit(run())
+
+    # -- chat -------------------------------------------------------------------------------
+
+    def submit_chat(
+        self,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any],
+        *,
+        recorder: CaseRecorder | None,
+        model: str | None = None,
+    ) -> concurrent.futures.Future[Reply]:
+        """Starts a chat completion; the future's result is the `Reply`."""
+        model_id = model or self.settings.model
+        if not model_id:
+            raise LLMAPIError("no model to call: pass --llm-model=ID or set LLMEVAL_MODEL")
+
+        async def call(client: Mistral) -> Reply:
+            started = time.perf_counter()
+            # Plain dicts are what the SDK serializes; its TypedDicts only describe them.
+            response = await client.chat.complete_async(
+                model=model_id, messages=cast(Any, messages), **params
+            )
+            latency = time.perf_counter() - started
+            choice = response.choices[0] if response.choices else None
+            text = content_text(choice.message.content) if choice and choice.message else ""
+            finish_reason = str(choice.finish_reason) if choice is not None else None
+            usage = Usage(
+                prompt_tokens=response.usage.prompt_tokens or 0,
+                completion_tokens=response.usage.completion_tokens or 0,
+                total_tokens=response.usage.total_tokens or 0,
+            )
+            if recorder is not None:
+                recorder.add_completion(
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    latency_s=latency,
+                    finish_reason=finish_reason,
+                )
+            return Reply(
+                text=text,
+                finish_reason=finish_reason,
+                usage=usage,
+                latency_s=latency,
+                model=response.model or model_id,
+            )
+
+        return self.submit(call, recorder=recorder, endpoint="/v1/chat/completions", model=model_id)
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any],
+        *,
+        recorder: CaseRecorder | None,
+        model: str | None = None,
+    ) -> Reply:
+        return self.submit_chat(messages, params, recorder=recorder, model=model).result()
+
+    # -- model cards ------------------------------------------------------------------------
+
+    def model_info(
+        self, model: str | None = None, *, recorder: CaseRecorder | None = None
+    ) -> ModelInfo:
+        """The card of `model` (default: the model under test), fetched once per session."""
+        model_id = model or self.settings.model
+        if not model_id:
+            raise LLMAPIError("no model to describe: pass --llm-model=ID or set LLMEVAL_MODEL")
+        cached = self._model_info.get(model_id)
+        if cached is not None:
+            return cached
+
+        async def call(client: Mistral) -> ModelInfo:
+            card = await client.models.retrieve_async(model_id=model_id)
+            data = card.model_dump(mode="json")
+            root = data.get("root")
+            kind = str(data.get("type") or ("fine-tuned" if root else "base"))
+            return ModelInfo(id=data.get("id") or model_id, type=kind, root=root, card=data)
+
+        info = self.submit(
+            call, recorder=recorder, endpoint=f"/v1/models/{model_id}", model=model_id
+        ).result()
+        self._model_info[model_id] = info
+        return info
+
+
+def _error_summary(error: errors.MistralError) -> str:
+    body = (error.body or "").strip().replace("\n", " ")
+    summary = body[:200] if body else error.message
+    if error.status_code == 401:
+        summary += " (check MISTRAL_API_KEY)"
+    return summary

@@ -1,0 +1,67 @@
+"""The moderation classifier behind the `llm_moderation` fixture, and its findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from mistralai.client import Mistral
+
+from .endpoint import Endpoint, Reply
+from .records import CaseRecorder
+
+
+@dataclass(frozen=True)
+class ModerationResult:
+    """What the classifier found. Category names come from the model: never a fixed set."""
+
+    flagged: bool
+    categories: list[str]
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        """True when something was flagged, so `assert not llm_moderation.check(...)` reads well."""
+        return self.flagged
+
+
+class Moderation:
+    """`llm_moderation.check(text_or_messages)`: classify text, a reply or a conversation."""
+
+    def __init__(
+        self, endpoint: Endpoint, recorder: Callable[[], CaseRecorder | None], model: str
+    ) -> None:
+        self._endpoint = endpoint
+        self._recorder = recorder
+        self.model = model
+
+    def check(
+        self, text_or_messages: str | Reply | Sequence[Mapping[str, Any]]
+    ) -> ModerationResult:
+        recorder = self._recorder()
+        if isinstance(text_or_messages, (str, Reply)):
+            text = str(text_or_messages)
+            path = "/v1/moderations"
+
+            async def call(client: Mistral) -> Any:
+                return await client.classifiers.moderate_async(model=self.model, inputs=[text])
+        else:
+            messages = [dict(message) for message in text_or_messages]
+            path = "/v1/chat/moderations"
+
+            async def call(client: Mistral) -> Any:
+                return await client.classifiers.moderate_chat_async(
+                    model=self.model, inputs=cast(Any, [messages])
+                )
+
+        response = self._endpoint.submit(
+            call, recorder=recorder, endpoint=path, model=self.model
+        ).result()
+        result = response.results[0] if response.results else None
+        flags = dict(result.categories or {}) if result is not None else {}
+        scores = dict(result.category_scores or {}) if result is not None else {}
+        flagged_names = [name for name, flagged in flags.items() if flagged]
+        finding = ModerationResult(bool(flagged_names), flagged_names, scores)
+        if recorder is not None:
+            recorder.add_safety_findings(finding.flagged, finding.categories)
+        return finding

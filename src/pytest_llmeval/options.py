@@ -1,0 +1,310 @@
+"""The plugin's command-line options and ini keys, and their typed resolution into settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from .store import RECORD_MODES
+
+T = TypeVar("T")
+
+GROUP = "llmeval"
+MODEL = "--llm-model"
+SERVER_URL = "--llm-server-url"
+JUDGE_MODEL = "--llm-judge-model"
+MODERATION_MODEL = "--llm-moderation-model"
+RECORD_MODE = "--llm-record-mode"
+STORE = "--llm-store"
+CONCURRENCY = "--llm-concurrency"
+TIMEOUT = "--llm-timeout"
+MAX_RETRY_TIME = "--llm-max-retry-time"
+REPORT = "--llm-report"
+REPORT_MD = "--llm-report-md"
+BASELINE = "--llm-baseline"
+FORMAT_THRESHOLD = "--llm-format-threshold"
+MAX_ERRORS = "--llm-max-errors"
+MAX_DROP = "--llm-max-drop"
+STRICT_CASES = "--llm-strict-cases"
+
+
+class OptionError(ValueError):
+    """A value that does not fit its option; the text says what is allowed."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise OptionError("is not a whole number; use an integer of 1 or more") from None
+    if value < 1:
+        raise OptionError("must be 1 or more")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise OptionError("is not a whole number; use an integer of 0 or more") from None
+    if value < 0:
+        raise OptionError("must be 0 or more")
+    return value
+
+
+def rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise OptionError("is not a number; use a rate from 0 to 1, e.g. 0.95") from None
+    if not 0.0 <= value <= 1.0:
+        raise OptionError("is outside 0 to 1; use a rate such as 0.95")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise OptionError("is not a number of seconds") from None
+    if not 0.0 < value < 86400:
+        raise OptionError("must be a number of seconds above 0")
+    return value
+
+
+def record_mode(text: str) -> str:
+    if text not in RECORD_MODES:
+        raise OptionError(f"is not a record mode; use one of {', '.join(RECORD_MODES)}")
+    return text
+
+
+def server_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise OptionError("is not an http(s) URL, e.g. http://127.0.0.1:8000")
+    return text.rstrip("/")
+
+
+def model_id(text: str) -> str:
+    if not text.strip() or any(c.isspace() for c in text):
+        raise OptionError("is not a model id, e.g. mistral-small-latest or ft:open-mistral-7b:...")
+    return text
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    help: str
+    default: str | None
+    metavar: str = "VALUE"
+    env: str | None = None
+    is_flag: bool = False
+
+    @property
+    def ini(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def dest(self) -> str:
+        return self.ini
+
+
+OPTIONS = (
+    Option(
+        MODEL,
+        help="model under test, e.g. ft:open-mistral-7b:587a6b29:20240514:7e773925 "
+        "(env LLMEVAL_MODEL); without it, eval tests that need a model are skipped",
+        default=None,
+        metavar="ID",
+        env="LLMEVAL_MODEL",
+    ),
+    Option(
+        SERVER_URL,
+        help="a Mistral-compatible endpoint: self-hosted or the bundled simulator "
+        "(env MISTRAL_SERVER_URL; default: Mistral's public API)",
+        default=None,
+        metavar="URL",
+        env="MISTRAL_SERVER_URL",
+    ),
+    Option(
+        JUDGE_MODEL,
+        help="model for LLM-as-judge checks",
+        default="mistral-large-latest",
+        metavar="ID",
+    ),
+    Option(
+        MODERATION_MODEL,
+        help="moderation classifier",
+        default="mistral-moderation-latest",
+        metavar="ID",
+    ),
+    Option(
+        RECORD_MODE,
+        help="none: replay only, a miss is an error; new_episodes: replay hits, call and "
+        "record misses; all: call everything and overwrite (default: new_episodes, none when "
+        "the CI env var is set)",
+        default=None,
+        metavar="MODE",
+    ),
+    Option(
+        STORE,
+        help="folder of recorded responses; commit it to replay offline in CI",
+        default=".llmeval/store",
+        metavar="DIR",
+    ),
+    Option(CONCURRENCY, help="model calls in flight at once", default="8", metavar="N"),
+    Option(TIMEOUT, help="seconds one HTTP attempt may take", default="60", metavar="SECONDS"),
+    Option(
+        MAX_RETRY_TIME,
+        help="seconds one model call may take, retries included",
+        default="120",
+        metavar="SECONDS",
+    ),
+    Option(REPORT, help="write the JSON report to this path", default=None, metavar="PATH"),
+    Option(
+        REPORT_MD,
+        help="write the Markdown report to this path (also appended to $GITHUB_STEP_SUMMARY "
+        "when that is set)",
+        default=None,
+        metavar="PATH",
+    ),
+    Option(
+        BASELINE,
+        help="a JSON report of an earlier run to compare against",
+        default=None,
+        metavar="PATH",
+    ),
+    Option(
+        FORMAT_THRESHOLD,
+        help="minimum share of strictly valid outputs among llm_json checks",
+        default="1.0",
+        metavar="RATE",
+    ),
+    Option(
+        MAX_ERRORS,
+        help="infrastructure errors tolerated before the gate fails",
+        default="0",
+        metavar="N",
+    ),
+    Option(
+        MAX_DROP,
+        help="largest drop of a pass rate or of format validity against the baseline that "
+        "the gate tolerates",
+        default="0.05",
+        metavar="RATE",
+    ),
+    Option(
+        STRICT_CASES,
+        help="every failed eval case fails the session, as plain pytest would",
+        default=None,
+        is_flag=True,
+    ),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup(GROUP, "LLM evaluation (pytest-llmeval)")
+    for option in OPTIONS:
+        shown = f" (default: {option.default})" if option.default is not None else ""
+        if option.is_flag:
+            group.addoption(
+                option.flag, action="store_true", default=None, dest=option.dest, help=option.help
+            )
+            parser.addini(option.ini, option.help, type="bool", default=False)
+        else:
+            group.addoption(
+                option.flag,
+                action="store",
+                default=None,
+                dest=option.dest,
+                metavar=option.metavar,
+                help=option.help + shown,
+            )
+            parser.addini(option.ini, option.help + shown, default=None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option's resolved, validated value."""
+
+    model: str | None
+    server_url: str | None
+    judge_model: str
+    moderation_model: str
+    record_mode: str
+    store: Path
+    concurrency: int
+    timeout_s: float
+    max_retry_time_s: float
+    report: Path | None
+    report_md: Path | None
+    baseline: Path | None
+    format_threshold: float
+    max_errors: int
+    max_drop: float
+    strict_cases: bool
+
+
+def _raw(config: pytest.Config, option: Option) -> tuple[str | None, Path | None]:
+    """The value from the command line, then environment, then ini file, then the default,
+    with the folder a relative path in it is relative to (None: the working directory)."""
+    value = config.getoption(option.dest)
+    if value is not None:
+        return str(value), None
+    if option.env and os.environ.get(option.env):
+        return os.environ[option.env], None
+    ini = config.getini(option.ini)
+    if ini not in (None, "", []):
+        return str(ini), config.inipath.parent if config.inipath else config.rootpath
+    return option.default, config.rootpath
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    by_flag = {option.flag: option for option in OPTIONS}
+
+    def path(flag: str) -> Path | None:
+        raw, base = _raw(config, by_flag[flag])
+        if not raw:
+            return None
+        given = Path(raw).expanduser()
+        return base / given if base is not None and not given.is_absolute() else given
+
+    def get(flag: str, convert: Callable[[str], T]) -> T | None:
+        option = by_flag[flag]
+        raw, _ = _raw(config, option)
+        if raw is None:
+            return None
+        try:
+            return convert(raw)
+        except OptionError as error:
+            raise pytest.UsageError(f"{flag}={raw!r} {error}") from None
+
+    def required(flag: str, convert: Callable[[str], T]) -> T:
+        value = get(flag, convert)
+        assert value is not None, flag  # every required option has a default
+        return value
+
+    mode = get(RECORD_MODE, record_mode) or ("none" if os.environ.get("CI") else "new_episodes")
+    strict = bool(config.getoption(by_flag[STRICT_CASES].dest) or config.getini("llm_strict_cases"))
+    return Settings(
+        model=get(MODEL, model_id),
+        server_url=get(SERVER_URL, server_url),
+        judge_model=required(JUDGE_MODEL, model_id),
+        moderation_model=required(MODERATION_MODEL, model_id),
+        record_mode=mode,
+        store=path(STORE) or config.rootpath / ".llmeval" / "store",
+        concurrency=required(CONCURRENCY, positive_int),
+        timeout_s=required(TIMEOUT, seconds),
+        max_retry_time_s=required(MAX_RETRY_TIME, seconds),
+        report=path(REPORT),
+        report_md=path(REPORT_MD),
+        baseline=path(BASELINE),
+        format_threshold=required(FORMAT_THRESHOLD, rate),
+        max_errors=required(MAX_ERRORS, non_negative_int),
+        max_drop=required(MAX_DROP, rate),
+        strict_cases=strict,
+    )

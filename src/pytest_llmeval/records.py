@@ -1,0 +1,162 @@
+"""What one eval case accumulates while it runs, turned into its plain-dict case record."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .transport import CallStats
+
+MESSAGE_LIMIT = 300
+
+
+class SampleCounter:
+    """Numbers repeated identical requests within one case, so each replays its own answer."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def next(self, key: str) -> int:
+        with self._lock:
+            index = self._seen.get(key, 0)
+            self._seen[key] = index + 1
+            return index
+
+
+@dataclass
+class GroupSettings:
+    """Where a case belongs and the thresholds its marker gave."""
+
+    group: str
+    kind: str = "metric"
+    threshold: float | None = None
+    min_score: float | None = None
+    max_unsafe: int | None = None
+    rubric: str | None = None
+
+
+@dataclass
+class CaseRecorder:
+    """Collects a case's model calls, format checks, scores and safety findings.
+
+    Model calls may complete on the background loop while the test runs in the main thread,
+    hence the lock.
+    """
+
+    nodeid: str
+    settings: GroupSettings
+    samples: SampleCounter = field(default_factory=SampleCounter)
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    latency_s: float = 0.0
+    store_hits: int = 0
+    store_misses: int = 0
+    finish_reason: str | None = None
+    format_checks: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    judge_scores: list[float] = field(default_factory=list)
+    flagged: bool = False
+    safety_categories: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_call(self, stats: CallStats) -> None:
+        """Counts one model call (any endpoint, success or not) with its retries and store use."""
+        with self._lock:
+            self.calls += 1
+            self.retries += stats.retries
+            self.store_hits += int(stats.store_hit)
+            self.store_misses += int(stats.store_miss)
+
+    def add_completion(
+        self,
+        *,
+        prompt_tokens: int,
+        completion_tokens: int,
+        latency_s: float,
+        finish_reason: str | None,
+    ) -> None:
+        """Adds a completed chat's tokens and latency; the model under test's finish reason."""
+        with self._lock:
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
+            self.latency_s += latency_s
+            if finish_reason is not None:
+                self.finish_reason = finish_reason
+
+    def add_format_check(self, category: str) -> None:
+        with self._lock:
+            self.format_checks.append(category)
+
+    def add_score(self, name: str, value: float) -> None:
+        with self._lock:
+            self.scores[name] = value
+
+    def add_judge_score(self, score: float) -> None:
+        with self._lock:
+            self.judge_scores.append(score)
+
+    def add_safety_findings(self, flagged: bool, categories: list[str]) -> None:
+        with self._lock:
+            self.flagged = self.flagged or flagged
+            for name in categories:
+                if name not in self.safety_categories:
+                    self.safety_categories.append(name)
+
+    def to_record(
+        self,
+        *,
+        outcome: str,
+        duration_s: float,
+        error_type: str | None = None,
+        infrastructure: bool = False,
+        message: str | None = None,
+    ) -> dict[str, Any]:
+        """The case record described in docs/architecture.md: plain built-in types only."""
+        category = next((c for c in self.format_checks if c != "valid"), None)
+        if category is None and self.format_checks:
+            category = "valid"
+        with self._lock:
+            return {
+                "nodeid": self.nodeid,
+                "group": self.settings.group,
+                "kind": self.settings.kind,
+                "outcome": outcome,
+                "error_type": error_type,
+                "infrastructure": infrastructure,
+                "message": first_line(message) if message else None,
+                "category": category,
+                "finish_reason": self.finish_reason,
+                "format_checks": list(self.format_checks),
+                "scores": dict(self.scores),
+                "judge_scores": list(self.judge_scores),
+                "safety": {"flagged": self.flagged, "categories": list(self.safety_categories)},
+                "usage": {
+                    "calls": self.calls,
+                    "prompt_tokens": self.prompt_tokens,
+                    "completion_tokens": self.completion_tokens,
+                    "retries": self.retries,
+                    "latency_s": round(self.latency_s, 6),
+                    "store_hits": self.store_hits,
+                    "store_misses": self.store_misses,
+                },
+                "threshold": self.settings.threshold,
+                "min_score": self.settings.min_score,
+                "max_unsafe": self.settings.max_unsafe,
+                "duration_s": round(duration_s, 6),
+            }
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of `text`, at most MESSAGE_LIMIT characters."""
+    for line in text.splitlines():
+        if line.strip():
+            text = line.strip()
+            break
+    if len(text) > MESSAGE_LIMIT:
+        return text[: MESSAGE_LIMIT - 1] + "…"
+    return text

@@ -1,0 +1,432 @@
+"""Per-session state: the endpoint, each case's recorder, `llm_reply` prefetching, the collector."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .atomic import write_atomic
+from .datasets import Case
+from .errors import BaselineError, DatasetError, JsonFormatError, LLMAPIError
+from .markers import CaseSettings, MarkerError, case_settings, is_eval_case
+from .messages import to_messages
+from .options import Settings
+from .records import CaseRecorder
+from .store import redact
+
+if TYPE_CHECKING:
+    # The SDK and the report machinery are imported when first used, not with pytest:
+    # a session that makes no model call does not pay for importing them.
+    from .endpoint import Endpoint, Reply
+    from .report import Report
+
+SETTINGS_KEY = pytest.StashKey[CaseSettings]()
+RECORDER_KEY = pytest.StashKey[CaseRecorder]()
+REPLY_KEY = pytest.StashKey["concurrent.futures.Future[Reply]"]()
+
+NO_MODEL = (
+    "no model under test: pass --llm-model=ID (e.g. --llm-model=mistral-small-latest or"
+    " --llm-model=ft:open-mistral-7b:...) or set LLMEVAL_MODEL"
+)
+NO_CASE = (
+    "llm_reply needs a `case` parameter made by cases():"
+    " @pytest.mark.parametrize('case', cases('your.jsonl'))"
+)
+
+
+class EvalSession:
+    """Everything a session (or an xdist worker) knows; the hooks in plugin.py hand off here."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.api_key = os.environ.get("MISTRAL_API_KEY") or None
+        self.started = datetime.now(timezone.utc)
+        self._clock = time.perf_counter()
+        self._endpoint: Endpoint | None = None
+        self.current: pytest.Item | None = None
+        self._order: dict[str, int] = {}
+        self._interactor: Any = None
+
+    # -- the endpoint -----------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            from .endpoint import Endpoint, EndpointSettings
+
+            self._endpoint = Endpoint(
+                EndpointSettings(
+                    model=self.settings.model,
+                    server_url=self.settings.server_url,
+                    api_key=self.api_key,
+                    judge_model=self.settings.judge_model,
+                    moderation_model=self.settings.moderation_model,
+                    concurrency=self.settings.concurrency,
+                    timeout_s=self.settings.timeout_s,
+                    max_call_time_s=self.settings.max_retry_time_s,
+                    record_mode=self.settings.record_mode,
+                    store_dir=self.settings.store,
+                )
+            )
+        return self._endpoint
+
+    def header(self) -> str:
+        settings = self.settings
+        return (
+            f"llmeval: model {settings.model or '(none)'}, server"
+            f" {settings.server_url or 'Mistral API'}, record mode {settings.record_mode},"
+            f" store {_relative(settings.store, self.config.rootpath)}"
+        )
+
+    def close(self) -> None:
+        if self._endpoint is not None:
+            self._endpoint.close()
+
+    # -- collection ---------------------------------------------------------------------------
+
+    def check_item(self, item: pytest.Item) -> str | None:
+        """Stashes an eval case's settings; returns a collection error message, if any."""
+        if not is_eval_case(item):
+            return None
+        try:
+            item.stash[SETTINGS_KEY] = case_settings(item)
+        except MarkerError as error:
+            return f"{item.nodeid}: {error}"
+        if "llm_reply" in getattr(item, "fixturenames", ()) and _case_of(item) is None:
+            return f"{item.nodeid}: {NO_CASE}"
+        return None
+
+    def check_collect_report(self, report: pytest.CollectReport) -> pytest.CollectReport:
+        """Turns bad llm markers and dataset rows into one clear collection error each."""
+        if report.failed:
+            message = _dataset_error(str(report.longrepr))
+            if message is not None:
+                report.longrepr = message
+            return report
+        problems = [
+            problem
+            for item in report.result
+            if isinstance(item, pytest.Item) and (problem := self.check_item(item)) is not None
+        ]
+        if problems:
+            report.outcome = "failed"
+            report.longrepr = "\n".join(problems)
+            report.result = []
+        return report
+
+    # -- running ------------------------------------------------------------------------------
+
+    def recorder(self, item: pytest.Item) -> CaseRecorder | None:
+        settings = item.stash.get(SETTINGS_KEY, None)
+        if settings is None:
+            return None
+        recorder = item.stash.get(RECORDER_KEY, None)
+        if recorder is None:
+            recorder = item.stash[RECORDER_KEY] = CaseRecorder(item.nodeid, settings.group)
+        return recorder
+
+    def current_recorder(self) -> CaseRecorder | None:
+        return self.recorder(self.current) if self.current is not None else None
+
+    def current_settings(self) -> CaseSettings | None:
+        return self.current.stash.get(SETTINGS_KEY, None) if self.current is not None else None
+
+    def start_item(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        self.current = item
+        if self.settings.model:
+            self._prefetch(item, nextitem)
+
+    def finish_item(self) -> None:
+        self.current = None
+
+    def _prefetch(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """Keeps the replies of the next few dataset cases in flight while tests run in order."""
+        window = self.settings.concurrency * 4
+        for upcoming in self._upcoming(item, nextitem, window):
+            if REPLY_KEY not in upcoming.stash and "llm_reply" in getattr(
+                upcoming, "fixturenames", ()
+            ):
+                self._submit_reply(upcoming)
+
+    def _upcoming(
+        self, item: pytest.Item, nextitem: pytest.Item | None, window: int
+    ) -> Iterator[pytest.Item]:
+        items: Sequence[pytest.Item] = item.session.items
+        pending = self._xdist_pending()
+        if pending is not None:
+            yield item
+            for index in pending[:window]:
+                if isinstance(index, int) and 0 <= index < len(items):
+                    yield items[index]
+            return
+        if not self._order:
+            self._order = {candidate.nodeid: index for index, candidate in enumerate(items)}
+        start = self._order.get(item.nodeid)
+        if start is None:
+            yield item
+            if nextitem is not None:
+                yield nextitem
+            return
+        yield from items[start : start + window + 1]
+
+    def _xdist_pending(self) -> list[Any] | None:
+        """The indices an xdist worker has been given but not run yet, or None without xdist.
+
+        Reading the worker's queue lets each worker prefetch only what it will run, so no
+        request is sent twice; if xdist's internals change, prefetching falls back to `nextitem`.
+        """
+        if not hasattr(self.config, "workerinput"):
+            return None
+        if self._interactor is None:
+            self._interactor = next(
+                (p for p in self.config.pluginmanager.get_plugins() if hasattr(p, "torun")), False
+            )
+        queue = getattr(self._interactor, "torun", None)
+        if queue is None or not hasattr(queue, "lock"):
+            return []
+        try:
+            with queue.lock() as pending:
+                return list(pending)
+        except Exception:  # xdist internals changed: degrade, never break the run
+            return []
+
+    def _submit_reply(self, item: pytest.Item) -> concurrent.futures.Future[Reply] | None:
+        case = _case_of(item)
+        settings = item.stash.get(SETTINGS_KEY, None)
+        if case is None or settings is None:
+            return None
+        messages = to_messages(case.messages, settings.system)
+        params = dict(settings.params)
+        if "tools" in case.meta and "tools" not in params:
+            # A function-calling sample's tools are part of its request, as in fine-tuning.
+            params["tools"] = case.meta["tools"]
+        future = self.endpoint.submit_chat(messages, params, recorder=self.recorder(item))
+        item.stash[REPLY_KEY] = future
+        return future
+
+    def reply_for(self, item: pytest.Item) -> Reply:
+        if not self.settings.model:
+            pytest.skip(NO_MODEL)
+        future = item.stash.get(REPLY_KEY, None) or self._submit_reply(item)
+        if future is None:
+            raise pytest.UsageError(f"{item.nodeid}: {NO_CASE}")
+        return future.result()
+
+    # -- fixtures' behaviour ------------------------------------------------------------------
+
+    def check_json(self, reply_or_text: Reply | str, schema: Any, strict: bool) -> Any:
+        from .strict_json import failure_message, parse_json
+
+        text = str(reply_or_text)
+        finish = getattr(reply_or_text, "finish_reason", None)
+        parsed = parse_json(text, schema, strict, finish_reason=finish)
+        recorder = self.current_recorder()
+        if recorder is not None:
+            recorder.add_format_check(parsed.category)
+        if not parsed.ok:
+            message = failure_message(parsed, text, finish)
+            raise JsonFormatError(
+                f"{message}\n{parsed.detail}", category=parsed.category, detail=parsed.detail
+            )
+        return parsed.value
+
+    def record_score(self, name: str, value: float) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(
+                f"llm_score(name, value): name must be a non-empty string, not {name!r}"
+            )
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise TypeError(
+                f"llm_score({name!r}, value): value must be a finite number, not {value!r}"
+            )
+        recorder = self.current_recorder()
+        if recorder is not None:
+            recorder.add_score(name, float(value))
+
+    def make_record(self, item: pytest.Item, call: pytest.CallInfo[None]) -> dict[str, Any] | None:
+        """The case record of a finished setup or call phase; None when there is none to count."""
+        recorder = self.recorder(item)
+        if recorder is None:
+            return None
+        excinfo = call.excinfo
+        # One record per case: from the call phase, or from a setup that failed (e.g. the
+        # llm_reply fixture raising LLMAPIError). Teardown problems stay plain pytest errors.
+        if call.when == "teardown" or (call.when == "setup" and excinfo is None):
+            return None
+        if excinfo is not None and excinfo.errisinstance(
+            (pytest.skip.Exception, pytest.xfail.Exception)
+        ):
+            return None
+        if item.get_closest_marker("xfail") is not None:
+            return None
+        duration = call.duration
+        if excinfo is None:
+            return recorder.to_record(outcome="passed", duration_s=duration)
+        message = self.scrub(
+            excinfo.exconly() if excinfo.value is None else _message(excinfo.value)
+        )
+        if call.when == "call" and isinstance(excinfo.value, AssertionError):
+            return recorder.to_record(outcome="failed", duration_s=duration, message=message)
+        return recorder.to_record(
+            outcome="error",
+            duration_s=duration,
+            error_type=type(excinfo.value).__name__,
+            infrastructure=isinstance(excinfo.value, LLMAPIError),
+            message=message,
+        )
+
+    def scrub(self, text: str) -> str:
+        return redact(text, [self.api_key]) if self.api_key else text
+
+    def scrub_report(self, report: pytest.TestReport) -> None:
+        """Removes the API key from what pytest prints and writes of a report, if it got there."""
+        if not self.api_key:
+            return
+        if report.longrepr is not None and self.api_key in str(report.longrepr):
+            report.longrepr = self.scrub(str(report.longrepr))
+        report.sections = [(title, self.scrub(text)) for title, text in report.sections]
+
+
+def _case_of(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("case") if callspec is not None else None
+    return value if isinstance(value, Case) else None
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _dataset_error(longrepr: str) -> str | None:
+    """The one-line message of a DatasetError raised while a test module was imported."""
+    marker = f"{DatasetError.__module__}.{DatasetError.__name__}: "
+    for line in longrepr.splitlines():
+        _, found, message = line.partition(marker)
+        if found:
+            return f"{DatasetError.__name__}: {message.strip()}"
+    return None
+
+
+def _message(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class ReportCollector:
+    """Controller-side: gathers case records from reports, builds the gate report, writes files."""
+
+    def __init__(self, session: EvalSession) -> None:
+        self.session = session
+        self.records: list[dict[str, Any]] = []
+        self.other_failures = 0
+        self.report: Report | None = None
+        self.error: str | None = None
+        self._order: dict[str, int] = {}
+
+    def set_order(self, nodeids: Iterable[str]) -> None:
+        """Collection order, so the report reads the same with or without xdist."""
+        if not self._order:
+            self._order = {nodeid: index for index, nodeid in enumerate(nodeids)}
+
+    def add(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "llmeval_case", None)
+        if isinstance(record, dict):
+            self.records.append(record)
+        elif report.failed:
+            self.other_failures += 1
+
+    def finish(self, exitstatus: int) -> int:
+        """Builds and writes the report; returns the session's exit status."""
+        if not self.records:
+            return exitstatus
+        from .gate import GateSettings
+        from .report import RunInfo, build_report, load_baseline
+
+        settings = self.session.settings
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        baseline = None
+        if settings.baseline is not None:
+            try:
+                baseline = load_baseline(settings.baseline)
+            except BaselineError as error:
+                self.error = str(error)
+                return pytest.ExitCode.USAGE_ERROR
+        run = RunInfo(
+            model=settings.model,
+            judge_model=settings.judge_model,
+            moderation_model=settings.moderation_model,
+            started=self.session.started.isoformat(timespec="seconds"),
+            duration_s=round(time.perf_counter() - self.session._clock, 3),
+            record_mode=settings.record_mode,
+        )
+        gate = GateSettings(
+            format_threshold=settings.format_threshold,
+            max_errors=settings.max_errors,
+            max_drop=settings.max_drop,
+        )
+        extra = [
+            rule
+            for rules in self.session.config.hook.pytest_llmeval_gate_rules(
+                config=self.session.config
+            )
+            for rule in rules
+        ]
+        unknown = len(self._order)
+        records = sorted(self.records, key=lambda r: self._order.get(r["nodeid"], unknown))
+        self.report = build_report(
+            records, run, gate, baseline=baseline, extra_rules=extra, interrupted=interrupted
+        )
+        self.session.config.hook.pytest_llmeval_report(
+            config=self.session.config, report=self.report
+        )
+        self._write(self.report)
+        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return exitstatus
+        failed_cases = any(record["outcome"] != "passed" for record in self.records)
+        if (
+            self.other_failures
+            or not self.report.gate.passed
+            or (settings.strict_cases and failed_cases)
+        ):
+            return pytest.ExitCode.TESTS_FAILED
+        return pytest.ExitCode.OK
+
+    def _write(self, report: Report) -> None:
+        from .renderers import json_text, markdown
+
+        settings = self.session.settings
+        if settings.report is not None:
+            write_atomic(settings.report, self.session.scrub(json_text(report)))
+        text_md: str | None = None
+        if settings.report_md is not None:
+            text_md = self.session.scrub(markdown(report))
+            write_atomic(settings.report_md, text_md)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with Path(summary).open("a", encoding="utf-8") as stream:
+                stream.write((text_md or self.session.scrub(markdown(report))) + "\n")
+
+    def terminal_lines(self) -> list[str]:
+        if self.error:
+            return [f"llmeval: {self.error}"]
+        if self.report is None:
+            return []
+        from .renderers import terminal_lines
+
+        return [self.session.scrub(line) for line in terminal_lines(self.report)]
