@@ -335,3 +335,19 @@ def test_large_file_streams_in_bounded_memory(in_tmp: Path) -> None:
     # Holding the rows would take several times the file's size; streaming needs a
     # one-byte-per-line id register and a read buffer.
     assert peak < size / 20, f"peak {peak} bytes for a {size}-byte file"
+
+
+def test_expected_json_parses_a_fine_tuning_reply(tmp_path: Path) -> None:
+    dataset = tmp_path / "rows.jsonl"
+    reply = json.dumps({"category": "bug", "priority": 2})
+    rows = [
+        {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": reply}]},
+        {"messages": [{"role": "user", "content": "b"}, {"role": "assistant", "content": "{no"}]},
+        {"input": "c", "expected": {"category": "bug"}},
+    ]
+    dataset.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
+    first, second, third = cases(dataset)
+    assert first.expected_json == {"category": "bug", "priority": 2}
+    assert third.expected_json == {"category": "bug"}
+    with pytest.raises(ValueError, match=r"rows\.jsonl:2: the expected reply is not JSON"):
+        second.expected_json  # noqa: B018

@@ -274,14 +274,17 @@ def test_baseline_small_drop_within_tolerance_promotes(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["llmeval gate: PROMOTE"])
 
 
-def test_an_unreadable_baseline_is_one_clear_error(pytester: pytest.Pytester) -> None:
+def test_an_unreadable_baseline_is_one_clear_error_before_any_case_runs(
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makepyfile(METRIC_SUITE.format(threshold=0.0, failing=0))
     (pytester.path / "base.json").write_text("{not json", encoding="utf-8")
     result = pytester.runpytest("--llm-baseline=base.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.fnmatch_lines(["llmeval: *base.json*"])
+    result.stderr.fnmatch_lines(["ERROR: --llm-baseline: *base.json*"])
+    assert "passed" not in result.stdout.str()
     result = pytester.runpytest("--llm-baseline=missing.json")
-    result.stdout.fnmatch_lines(["llmeval: *missing.json*"])
+    result.stderr.fnmatch_lines(["ERROR: --llm-baseline: *missing.json*"])
 
 
 def test_an_interrupted_session_still_writes_the_report(pytester: pytest.Pytester) -> None:

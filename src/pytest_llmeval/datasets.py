@@ -53,6 +53,20 @@ class Case:
                 return _content_text(message.get("content"))
         return ""
 
+    @property
+    def expected_json(self) -> Any:
+        """`expected` parsed as JSON when it is a string, as a strict-format task's reply is.
+
+        Raises `ValueError` naming the case's source line when that string is not JSON: the
+        dataset, not the model, is wrong then.
+        """
+        if not isinstance(self.expected, str):
+            return self.expected
+        try:
+            return json.loads(self.expected)
+        except ValueError as error:
+            raise ValueError(f"{self.source}: the expected reply is not JSON ({error})") from None
+
 
 def cases(path: str | os.PathLike[str], *, limit: int | None = None) -> list[Case]:
     """Read a JSONL dataset into a list of cases, e.g. for `pytest.mark.parametrize`.

@@ -336,8 +336,20 @@ class ReportCollector:
         self.records: list[dict[str, Any]] = []
         self.other_failures = 0
         self.report: Report | None = None
-        self.error: str | None = None
         self._order: dict[str, int] = {}
+        self.baseline = self._load_baseline()
+
+    def _load_baseline(self) -> dict[str, Any] | None:
+        """Read at start-up, so an unusable baseline costs no model calls."""
+        path = self.session.settings.baseline
+        if path is None:
+            return None
+        from .report import load_baseline
+
+        try:
+            return load_baseline(path)
+        except BaselineError as error:
+            raise pytest.UsageError(f"--llm-baseline: {error}") from None
 
     def set_order(self, nodeids: Iterable[str]) -> None:
         """Collection order, so the report reads the same with or without xdist."""
@@ -356,17 +368,10 @@ class ReportCollector:
         if not self.records:
             return exitstatus
         from .gate import GateSettings
-        from .report import RunInfo, build_report, load_baseline
+        from .report import RunInfo, build_report
 
         settings = self.session.settings
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        baseline = None
-        if settings.baseline is not None:
-            try:
-                baseline = load_baseline(settings.baseline)
-            except BaselineError as error:
-                self.error = str(error)
-                return pytest.ExitCode.USAGE_ERROR
         run = RunInfo(
             model=settings.model,
             judge_model=settings.judge_model,
@@ -390,7 +395,7 @@ class ReportCollector:
         unknown = len(self._order)
         records = sorted(self.records, key=lambda r: self._order.get(r["nodeid"], unknown))
         self.report = build_report(
-            records, run, gate, baseline=baseline, extra_rules=extra, interrupted=interrupted
+            records, run, gate, baseline=self.baseline, extra_rules=extra, interrupted=interrupted
         )
         self.session.config.hook.pytest_llmeval_report(
             config=self.session.config, report=self.report
@@ -423,8 +428,6 @@ class ReportCollector:
                 stream.write((text_md or self.session.scrub(markdown(report))) + "\n")
 
     def terminal_lines(self) -> list[str]:
-        if self.error:
-            return [f"llmeval: {self.error}"]
         if self.report is None:
             return []
         from .renderers import terminal_lines
