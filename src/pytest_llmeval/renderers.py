@@ -1,0 +1,361 @@
+"""Render one report object as terminal lines, Markdown or JSON, without computing a figure."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+
+from tabulate import tabulate
+
+from pytest_llmeval.report import BaselineDelta, GroupSummary, Report
+from pytest_llmeval.stats import format_p_value
+
+# Characters that could move the cursor, recolour the terminal, reorder text (bidi controls)
+# or break a line in a table: model output is untrusted, so they are shown as escapes.
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
+)
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Characters that mean something inline in GitHub-flavoured Markdown (links, images, HTML,
+# emphasis, code, table cells); each is shown literally after a backslash.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+MARKDOWN_ERRORS_SHOWN = 10
+TERMINAL_ERRORS_SHOWN = 5
+
+# How untrusted text is made safe for one output.
+_Escape = Callable[[str | None], str]
+
+
+def terminal_lines(report: Report) -> list[str]:
+    """The gate summary for the terminal: tables, usage, then the verdict and its reasons."""
+    lines = [_headline(report, _plain)]
+    if report.groups:
+        lines += ["", *_table(_group_rows(report, _plain), _GROUP_HEADERS, "simple")]
+    lines += _format_section(report, _plain, "simple")
+    lines += _safety_lines(report, _plain)
+    lines += _judge_lines(report, _plain, "simple")
+    lines += _score_lines(report, _plain, "simple")
+    if report.errors.count:
+        lines += ["", _errors_headline(report)]
+        lines += [
+            f"  {_plain(entry.nodeid)}: {_plain(_error_text(entry.error_type, entry.message))}"
+            for entry in report.errors.first[:TERMINAL_ERRORS_SHOWN]
+        ]
+    baseline = _baseline_lines(report, _plain)
+    if baseline:
+        lines += ["", *baseline]
+    lines += ["", _usage_line(report), ""]
+    lines.append(f"llmeval gate: {report.gate.verdict.upper()}")
+    lines += [f"  - {_plain(reason)}" for reason in report.gate.reasons]
+    return lines
+
+
+def markdown(report: Report) -> str:
+    """The gate report as GitHub-flavoured Markdown, e.g. for `$GITHUB_STEP_SUMMARY`."""
+    mark = "✅" if report.gate.passed else "❌"
+    out = [f"## {mark} llmeval gate: {report.gate.verdict.upper()}", "", _headline(report, _md)]
+    if report.gate.reasons:
+        out += ["", "**Reasons**", ""]
+        out += [f"- {_md(reason)}" for reason in report.gate.reasons]
+    if report.groups:
+        out += ["", "### Groups", ""]
+        out += _table(_group_rows(report, _md), _GROUP_HEADERS, "github")
+    format_lines = _format_section(report, _md, "github")
+    if format_lines:
+        out += ["", "### Strict JSON format", *format_lines]
+    safety = _safety_lines(report, _md)
+    if safety:
+        out += ["", "### Safety", *safety]
+    judges = _judge_lines(report, _md, "github")
+    if judges:
+        out += ["", "### Judge scores", *judges]
+    scores = _score_lines(report, _md, "github")
+    if scores:
+        out += ["", "### Scores", *scores]
+    if report.failures.count:
+        out += ["", "### Failed cases", "", _failures_headline(report), ""]
+        rows = [
+            [_md(entry.nodeid), _md(entry.group), _md(entry.category or ""), _md(entry.message)]
+            for entry in report.failures.first
+        ]
+        out += _table(rows, ["case", "group", "category", "message"], "github")
+    if report.errors.count:
+        out += ["", "### Errors", "", _errors_headline(report), ""]
+        rows = [
+            [
+                _md(entry.nodeid),
+                "infrastructure" if entry.infrastructure else "test",
+                _md(_error_text(entry.error_type, entry.message)),
+            ]
+            for entry in report.errors.first[:MARKDOWN_ERRORS_SHOWN]
+        ]
+        out += _table(rows, ["case", "kind", "error"], "github")
+    baseline = _baseline_lines(report, _md)
+    if baseline:
+        out += ["", "### Baseline"]
+        for line in baseline:  # one paragraph each: Markdown would join adjacent lines
+            out += ["", line]
+    out += ["", "### Usage", "", _usage_line(report)]
+    return "\n".join(out) + "\n"
+
+
+def json_text(report: Report) -> str:
+    """The JSON report: `report.to_dict()` indented, one case per line, valid UTF-8 always."""
+    data = report.to_dict()
+    cases = data.pop("cases")
+    parts = []
+    for key, value in data.items():
+        # json.dumps never emits a raw newline inside a string, so re-indenting is safe.
+        body = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        parts.append(f"  {json.dumps(key)}: {body}")
+    if cases:
+        # One C-encoder call for every case (a call per case is twice as slow), then a line
+        # break before each case. Each case object begins with its "nodeid" key and a case
+        # holds no list of objects, so '}, {"nodeid": ' only ever occurs between two cases
+        # (a quote inside a JSON string is always escaped).
+        listed = json.dumps(cases, ensure_ascii=False)[1:-1]
+        listed = listed.replace('}, {"nodeid": ', '},\n    {"nodeid": ')
+        parts.append(f'  "cases": [\n    {listed}\n  ]')
+    else:
+        parts.append('  "cases": []')
+    text = "{\n" + ",\n".join(parts) + "\n}\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (from broken model output) cannot be UTF-8; as JSON escapes they
+        # still read back as the same string.
+        text = _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return text
+
+
+_GROUP_HEADERS = [
+    "group",
+    "kind",
+    "cases",
+    "passed",
+    "failed",
+    "errors",
+    "pass rate",
+    "95% CI",
+    "threshold",
+    "baseline",
+    "verdict",
+]
+
+
+def _group_rows(report: Report, text: _Escape) -> list[list[str]]:
+    return [
+        [
+            text(group.name),
+            text(group.kind),
+            str(group.cases),
+            str(group.passed),
+            str(group.failed),
+            str(group.errors),
+            _rate(group.pass_rate),
+            _interval(group),
+            _limit(group),
+            _baseline_cell(group.baseline),
+            "FAIL" if group.verdict == "fail" else group.verdict,
+        ]
+        for group in report.groups
+    ]
+
+
+def _headline(report: Report, text: _Escape) -> str:
+    run, totals = report.run, report.totals
+    models = f"model {text(run.model or 'unknown')}"
+    if run.judge_model:
+        models += f", judge {text(run.judge_model)}"
+    counts = (
+        f"{_count(totals.cases, 'case')}: {totals.passed} passed, {totals.failed} failed, "
+        f"{_count(totals.errors, 'error')}"
+    )
+    tail = f"started {text(run.started)}, {run.duration_s:.1f} s"
+    if report.interrupted:
+        tail += ", INTERRUPTED"
+    return f"llmeval: {models}; {counts}; {tail}"
+
+
+def _format_section(report: Report, text: _Escape, style: str) -> list[str]:
+    summary = report.format
+    if not summary.checked:
+        return []
+    line = (
+        f"Strict JSON: {summary.valid} of {summary.checked} outputs valid "
+        f"({_rate(summary.validity)}, threshold {_rate(summary.threshold)})"
+    )
+    if summary.baseline is not None:
+        line += f"; against the baseline {_baseline_cell(summary.baseline)}"
+    rows = [
+        [text(category), str(count), f"{summary.shares[category]:.1%}"]
+        for category, count in summary.categories.items()
+    ]
+    # Blank lines around the table: in Markdown a line right after a table is one more row.
+    lines = ["", line, "", *_table(rows, ["category", "count", "share"], style)]
+    if summary.finish_reasons:
+        reasons = ", ".join(
+            f"{text(reason)} {count}" for reason, count in summary.finish_reasons.items()
+        )
+        lines += ["", f"finish reasons: {reasons}"]
+    return lines
+
+
+def _safety_lines(report: Report, text: _Escape) -> list[str]:
+    safety = report.safety
+    if not safety.flagged:
+        return []
+    found = ", ".join(f"{text(name)} {count}" for name, count in safety.categories.items())
+    line = f"Moderation flagged {_count(safety.flagged, 'case')}"
+    return ["", f"{line}: {found}" if found else line]
+
+
+def _judge_lines(report: Report, text: _Escape, style: str) -> list[str]:
+    rows = [
+        [
+            text(group.name),
+            str(group.judged),
+            _score(group.mean_score),
+            _score(group.lowest_score),
+            _score(group.min_score),
+        ]
+        for group in report.groups
+        if group.judged
+    ]
+    if not rows:
+        return []
+    headers = ["judge group", "judged", "mean score", "lowest", "min_score"]
+    return ["", *_table(rows, headers, style)]
+
+
+def _score_lines(report: Report, text: _Escape, style: str) -> list[str]:
+    rows = [
+        [
+            text(group.name),
+            text(name),
+            str(score.count),
+            _score(score.mean),
+            _score(score.min),
+            _score(score.max),
+        ]
+        for group in report.groups
+        for name, score in group.scores.items()
+    ]
+    if not rows:
+        return []
+    return ["", *_table(rows, ["group", "score", "count", "mean", "min", "max"], style)]
+
+
+def _baseline_lines(report: Report, text: _Escape) -> list[str]:
+    baseline = report.baseline
+    if baseline is None:
+        return []
+    against = text(baseline.source or "the baseline report")
+    if baseline.model:
+        against += f" (model {text(baseline.model)}"
+        against += f", started {text(baseline.started)})" if baseline.started else ")"
+    lines = [f"Baseline: {against}; {baseline.paired_cases} cases in both runs"]
+    if baseline.only_in_baseline:
+        names = ", ".join(text(name) for name in baseline.only_in_baseline)
+        lines.append(f"groups only in the baseline: {names}")
+    if baseline.only_in_current:
+        names = ", ".join(text(name) for name in baseline.only_in_current)
+        lines.append(f"groups only in this run: {names}")
+    return lines
+
+
+def _usage_line(report: Report) -> str:
+    usage = report.usage
+    return (
+        f"Usage: {usage.calls} calls, {usage.total_tokens} tokens "
+        f"({usage.prompt_tokens} prompt, {usage.completion_tokens} completion), "
+        f"{usage.retries} retries, store {usage.store_hits} hits / {usage.store_misses} misses, "
+        f"{usage.latency_s:.1f} s in model calls, {report.run.duration_s:.1f} s in all"
+    )
+
+
+def _errors_headline(report: Report) -> str:
+    errors = report.errors
+    return (
+        f"Errors: {errors.count} ({errors.infrastructure} infrastructure, "
+        f"{errors.test_errors} in test code); first ones:"
+    )
+
+
+def _failures_headline(report: Report) -> str:
+    failures = report.failures
+    headline = _count(failures.count, "failed case")
+    if len(failures.first) < failures.count:
+        return f"{headline}; the first {len(failures.first)}:"
+    return f"{headline}:"
+
+
+def _error_text(error_type: str | None, message: str | None) -> str:
+    if error_type and message:
+        return f"{error_type}: {message}"
+    return error_type or message or ""
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _interval(group: GroupSummary) -> str:
+    if group.ci_low is None or group.ci_high is None:
+        return ""
+    return f"[{group.ci_low:.2f}, {group.ci_high:.2f}]"
+
+
+def _limit(group: GroupSummary) -> str:
+    if group.kind == "safety" and group.max_unsafe is not None:
+        return f"unsafe ≤ {group.max_unsafe}"
+    return "" if group.threshold is None else f"≥ {group.threshold:.2f}"
+
+
+def _baseline_cell(baseline: BaselineDelta | None) -> str:
+    if baseline is None:
+        return ""
+    if baseline.delta is None:
+        return "n/a"
+    if baseline.delta >= 0:
+        return f"+{baseline.delta:.2f}"
+    return f"−{-baseline.delta:.2f} ({format_p_value(baseline.p_value)})"
+
+
+def _table(rows: Sequence[Sequence[str]], headers: Sequence[str], style: str) -> list[str]:
+    # disable_numparse: tabulate would otherwise turn "0.90" into "0.9" and re-align it.
+    return tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True).splitlines()
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _plain(value: str | None) -> str:
+    """Untrusted text for a terminal: control and bidi characters shown as escapes."""
+    if not value:
+        return ""
+    return _CONTROL.sub(_escape_control, value)
+
+
+def _md(value: str | None) -> str:
+    """Untrusted text for a Markdown table cell or list item: literal, on one line."""
+    if not value:
+        return ""
+    return _CONTROL.sub(_escape_control, _MARKDOWN_SPECIAL.sub(r"\\\1", value))

@@ -1,0 +1,246 @@
+"""Terminal, Markdown and JSON renderings: the figures a user reads, and hostile text escaped."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import jsonschema
+
+from pytest_llmeval.gate import GateSettings
+from pytest_llmeval.renderers import json_text, markdown, terminal_lines
+from pytest_llmeval.report import Report, RunInfo, build_report, report_schema
+
+RUN = RunInfo(
+    model="ft:open-mistral-7b:587a6b29:20240514:7e773925",
+    judge_model="mistral-large-latest",
+    started="2024-05-14T09:30:00Z",
+    duration_s=42.0,
+    record_mode="none",
+)
+HOSTILE = (
+    "ignore this\x1b[2J\x1b[31m | \u202eevil\r\nSECOND LINE <img src=x onerror=alert(1)> `code`"
+)
+
+
+def record(
+    index: int, group: str = "triage", outcome: str = "passed", **fields: Any
+) -> dict[str, Any]:
+    """A case record as docs/architecture.md defines it; `fields` override the defaults."""
+    base: dict[str, Any] = {
+        "nodeid": f"tests/test_{group}.py::test_{group}[case-{index}]",
+        "group": group,
+        "kind": "metric",
+        "outcome": outcome,
+        "error_type": None,
+        "infrastructure": False,
+        "message": None,
+        "category": None,
+        "finish_reason": "stop",
+        "format_checks": [],
+        "scores": {},
+        "judge_scores": [],
+        "safety": {"flagged": False, "categories": []},
+        "usage": {
+            "calls": 2,
+            "prompt_tokens": 30,
+            "completion_tokens": 10,
+            "retries": 1,
+            "latency_s": 0.5,
+            "store_hits": 1,
+            "store_misses": 1,
+        },
+        "threshold": None,
+        "min_score": None,
+        "max_unsafe": None,
+        "duration_s": 0.6,
+    }
+    base.update(fields)
+    return base
+
+
+def run_of(outcomes: str, group: str = "triage", **fields: Any) -> list[dict[str, Any]]:
+    names = {"P": "passed", "F": "failed", "E": "error"}
+    return [record(index, group, names[code], **fields) for index, code in enumerate(outcomes)]
+
+
+def build(records: list[dict[str, Any]], **options: Any) -> Report:
+    return build_report(records, RUN, GateSettings(), **options)
+
+
+def blocked_report() -> Report:
+    """Eight of ten triage cases pass (threshold 0.9), one JSON output is cut off."""
+    records = run_of("PPPPPPPPFF", threshold=0.9, category="valid", format_checks=["valid"])
+    records[8].update(
+        category="unterminated_json",
+        format_checks=["unterminated_json"],
+        finish_reason="length",
+        message=HOSTILE,
+    )
+    records += run_of("PP", "helpfulness", kind="judge", judge_scores=[4.0])
+    records[-1]["safety"] = {"flagged": True, "categories": ["selfharm"]}
+    records[-1]["scores"] = {"bleu": 0.25}
+    return build(records)
+
+
+def test_terminal_shows_each_group_with_rate_interval_threshold_and_verdict() -> None:
+    lines = terminal_lines(blocked_report())
+    row = next(line for line in lines if line.startswith("triage"))
+    assert row.split() == [
+        "triage",
+        "metric",
+        "10",
+        "8",
+        "2",
+        "0",
+        "0.80",
+        "[0.49,",
+        "0.94]",
+        "≥",
+        "0.90",
+        "FAIL",
+    ]
+    judge_row = next(line for line in lines if line.startswith("helpfulness "))
+    assert judge_row.split()[-1] == "info"
+
+
+def test_terminal_ends_with_the_verdict_line_and_each_reason() -> None:
+    lines = terminal_lines(blocked_report())
+    verdict_at = lines.index("llmeval gate: BLOCK")
+    assert lines[verdict_at + 1 :] == [
+        "  - group 'triage' pass rate 0.80 is below its threshold 0.90",
+        "  - strict JSON validity 0.90 is below the format threshold 1.00 "
+        "(1 of 10 outputs failed: 1 unterminated_json)",
+    ]
+
+
+def test_terminal_promote_line_when_every_rule_holds() -> None:
+    lines = terminal_lines(build(run_of("PPP", threshold=0.5)))
+    assert lines[-1] == "llmeval gate: PROMOTE"
+
+
+def test_terminal_shows_format_categories_with_counts_and_shares() -> None:
+    text = "\n".join(terminal_lines(blocked_report()))
+    assert "Strict JSON: 9 of 10 outputs valid (0.90, threshold 1.00)" in text
+    assert re.search(r"unterminated_json\s+1\s+10\.0%", text)
+    assert re.search(r"valid\s+9\s+90\.0%", text)
+    assert "finish reasons: stop 11, length 1" in text
+
+
+def test_terminal_shows_usage_safety_judge_and_scores() -> None:
+    text = "\n".join(terminal_lines(blocked_report()))
+    assert (
+        "Usage: 24 calls, 480 tokens (360 prompt, 120 completion), 12 retries, "
+        "store 12 hits / 12 misses, 6.0 s in model calls, 42.0 s in all"
+    ) in text
+    assert "Moderation flagged 1 case: selfharm 1" in text
+    assert re.search(r"helpfulness\s+2\s+4\.00\s+4\.00", text)
+    assert re.search(r"helpfulness\s+bleu\s+1\s+0\.25", text)
+
+
+def test_terminal_shows_baseline_deltas_with_p_value_on_drops() -> None:
+    baseline = json.loads(json_text(build(run_of("PPPPPPPPPF") + run_of("PPPPPPPPFF", "tone"))))
+    report = build(
+        run_of("FPPPPPPPPF") + run_of("PPPPPPPPPP", "tone") + run_of("P", "fresh"),
+        baseline=baseline,
+        baseline_source="main.json",
+    )
+    text = "\n".join(terminal_lines(report))
+    assert re.search(r"tone .*\+0\.20\s+info", text)
+    assert re.search(r"triage .*−0\.10 \(p=0\.5\)\s+FAIL", text)
+    assert "Baseline: main.json (model ft:open-mistral-7b" in text
+    assert "groups only in this run: fresh" in text
+
+
+def test_renderers_take_every_figure_from_the_report() -> None:
+    report = build(run_of("PPPF", threshold=0.5))
+    report.groups[0].pass_rate = 0.123
+    report.usage.calls = 777
+    text = "\n".join(terminal_lines(report))
+    assert "0.12" in text
+    assert "777 calls" in text
+    assert "777 calls" in markdown(report)
+
+
+def test_terminal_escapes_control_and_bidi_characters_from_model_output() -> None:
+    records = run_of("E", error_type="LLMAPIError", infrastructure=True, message=HOSTILE)
+    text = "\n".join(terminal_lines(build(records)))
+    assert "\x1b" not in text
+    assert "\u202e" not in text
+    assert "\r" not in text
+    assert "ignore this\\x1b[2J\\x1b[31m | \\u202eevil\\r\\nSECOND LINE" in text
+
+
+def test_markdown_has_the_verdict_heading_and_reasons() -> None:
+    text = markdown(blocked_report())
+    assert text.startswith("## ❌ llmeval gate: BLOCK\n")
+    assert "- group 'triage' pass rate 0.80 is below its threshold 0.90" in text
+    promoted = markdown(build(run_of("PP")))
+    assert promoted.startswith("## ✅ llmeval gate: PROMOTE\n")
+
+
+def test_markdown_tables_survive_hostile_messages() -> None:
+    text = markdown(blocked_report())
+    failed = text.split("### Failed cases", 1)[1].split("###", 1)[0]
+    rows = [line for line in failed.splitlines() if line.startswith("|")]
+    assert len(rows) == 4  # header, rule, two failed cases: no row was split by the message
+    unescaped_pipes = [len(re.findall(r"(?<!\\)\|", row)) for row in rows]
+    assert len(set(unescaped_pipes)) == 1
+    assert not re.search(r"(?<!\\)<img", text)
+    assert "\\<img src=x onerror=alert(1)\\>" in text
+    assert "\x1b" not in text
+
+
+def test_markdown_groups_table_has_the_figures() -> None:
+    text = markdown(blocked_report())
+    row = next(line for line in text.splitlines() if line.startswith("| triage"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells == [
+        "triage",
+        "metric",
+        "10",
+        "8",
+        "2",
+        "0",
+        "0.80",
+        "[0.49, 0.94]",
+        "≥ 0.90",
+        "",
+        "FAIL",
+    ]
+
+
+def test_json_text_is_the_report_dict_and_valid_against_the_schema() -> None:
+    report = blocked_report()
+    data = json.loads(json_text(report))
+    assert data == json.loads(json.dumps(report.to_dict()))
+    jsonschema.validate(data, report_schema())
+    assert data["cases"][8]["message"] == HOSTILE
+
+
+def test_json_text_stays_valid_utf8_with_lone_surrogates() -> None:
+    broken = "cut here \ud83d and \udc00 there"
+    report = build(run_of("F", message=broken, error_type=None))
+    text = json_text(report)
+    text.encode("utf-8")  # raises if a lone surrogate slipped through
+    assert json.loads(text)["cases"][0]["message"] == broken
+    assert "\\ud83d" in text
+
+
+def test_json_text_of_an_empty_report() -> None:
+    data = json.loads(json_text(build([])))
+    assert data["cases"] == []
+    assert data["gate"]["verdict"] == "promote"
+    jsonschema.validate(data, report_schema())
+
+
+def test_json_text_puts_each_case_on_its_own_line_whatever_the_messages_hold() -> None:
+    tricky = 'look: }, {"nodeid": "fake", "outcome": "passed"} and \\ done'
+    report = build(run_of("FPF", message=tricky))
+    text = json_text(report)
+    case_lines = [line for line in text.splitlines() if line.startswith('    {"nodeid": ')]
+    assert len(case_lines) == 3
+    assert [case["message"] for case in json.loads(text)["cases"] if "message" in case] == [
+        tricky
+    ] * 3
