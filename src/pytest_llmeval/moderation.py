@@ -14,14 +14,25 @@ from .records import CaseRecorder
 
 @dataclass(frozen=True)
 class ModerationResult:
-    """What the classifier found. Category names come from the model: never a fixed set."""
+    """What the classifier found, shaped like the API's result.
 
-    flagged: bool
-    categories: list[str]
-    scores: dict[str, float] = field(default_factory=dict)
+    `categories` maps each category name to whether it was flagged and `category_scores` to
+    its score; the names come from the moderation model and are never a fixed set. The result
+    is falsy when nothing was flagged, so `assert not llm_moderation.check(reply)` reads well.
+    """
+
+    categories: dict[str, bool] = field(default_factory=dict)
+    category_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> bool:
+        return any(self.categories.values())
+
+    @property
+    def flagged_categories(self) -> list[str]:
+        return [name for name, flagged in self.categories.items() if flagged]
 
     def __bool__(self) -> bool:
-        """True when something was flagged, so `assert not llm_moderation.check(...)` reads well."""
         return self.flagged
 
 
@@ -58,10 +69,10 @@ class Moderation:
             call, recorder=recorder, endpoint=path, model=self.model
         ).result()
         result = response.results[0] if response.results else None
-        flags = dict(result.categories or {}) if result is not None else {}
-        scores = dict(result.category_scores or {}) if result is not None else {}
-        flagged_names = [name for name, flagged in flags.items() if flagged]
-        finding = ModerationResult(bool(flagged_names), flagged_names, scores)
+        finding = ModerationResult(
+            categories=dict(result.categories or {}) if result is not None else {},
+            category_scores=dict(result.category_scores or {}) if result is not None else {},
+        )
         if recorder is not None:
-            recorder.add_safety_findings(finding.flagged, finding.categories)
+            recorder.add_safety_findings(finding.flagged, finding.flagged_categories)
         return finding

@@ -368,7 +368,7 @@ class ReportCollector:
         if not self.records:
             return exitstatus
         from .gate import GateSettings
-        from .report import RunInfo, build_report
+        from .report import RunInfo, build_report, utc_timestamp
 
         settings = self.session.settings
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
@@ -376,7 +376,7 @@ class ReportCollector:
             model=settings.model,
             judge_model=settings.judge_model,
             moderation_model=settings.moderation_model,
-            started=self.session.started.isoformat(timespec="seconds"),
+            started=utc_timestamp(self.session.started),
             duration_s=round(time.perf_counter() - self.session._clock, 3),
             record_mode=settings.record_mode,
         )
@@ -395,7 +395,13 @@ class ReportCollector:
         unknown = len(self._order)
         records = sorted(self.records, key=lambda r: self._order.get(r["nodeid"], unknown))
         self.report = build_report(
-            records, run, gate, baseline=self.baseline, extra_rules=extra, interrupted=interrupted
+            records,
+            run,
+            gate,
+            baseline=self.baseline,
+            baseline_source=str(settings.baseline) if settings.baseline else None,
+            extra_rules=extra,
+            interrupted=interrupted,
         )
         self.session.config.hook.pytest_llmeval_report(
             config=self.session.config, report=self.report
