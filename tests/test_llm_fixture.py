@@ -45,6 +45,10 @@ def test_chat_returns_the_servers_reply_for_a_fine_tuned_model(
     result = pytester.runpytest(*run_args)
     result.assert_outcomes(passed=1)
     assert simulator.count("/v1/chat/completions") == 1
+    # The same server named with the /v1 an OpenAI-style client would use.
+    with_v1 = [arg + "/v1" if arg.startswith("--llm-server-url") else arg for arg in run_args]
+    pytester.runpytest(*with_v1, "--llm-record-mode=all").assert_outcomes(passed=1)
+    assert simulator.count("/v1/chat/completions") == 2
 
 
 def test_chunked_content_and_the_system_prompt(

@@ -86,7 +86,9 @@ def record_mode(text: str) -> str:
 def server_url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
         raise OptionError("is not an http(s) URL, e.g. http://127.0.0.1:8000")
-    return text.rstrip("/")
+    url = text.rstrip("/")
+    # The SDK's paths start with /v1; a URL copied from an OpenAI-style client often ends in it.
+    return url.removesuffix("/v1") if url.endswith("/v1") else url
 
 
 def model_id(text: str) -> str:

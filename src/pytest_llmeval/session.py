@@ -163,7 +163,10 @@ class EvalSession:
         items: Sequence[pytest.Item] = item.session.items
         pending = self._xdist_pending()
         if pending is not None:
+            # xdist takes the next index off its queue before running this test.
             yield item
+            if nextitem is not None:
+                yield nextitem
             for index in pending[:window]:
                 if isinstance(index, int) and 0 <= index < len(items):
                     yield items[index]
