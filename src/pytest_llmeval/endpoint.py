@@ -257,11 +257,14 @@ class Endpoint:
                 completion_tokens=response.usage.completion_tokens or 0,
                 total_tokens=response.usage.total_tokens or 0,
             )
+            stats = current_call.get()
+            replayed = stats is not None and stats.store_hit
             if recorder is not None:
                 recorder.add_completion(
                     prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens,
-                    latency_s=latency,
+                    # Time spent on a replay is the SDK's, not the model's.
+                    latency_s=0.0 if replayed else latency,
                     finish_reason=finish_reason,
                 )
             return Reply(

@@ -97,6 +97,7 @@ class Judge:
         With a `min_score` (here or on the marker), a lower score fails the case with the
         judge's reasoning, as an `AssertionError`.
         """
+        __tracebackhide__ = True
         low, high = scale
         if low >= high:
             raise ValueError(f"scale must be (low, high) with low < high, not {scale!r}")

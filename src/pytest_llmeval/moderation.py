@@ -35,6 +35,13 @@ class ModerationResult:
     def __bool__(self) -> bool:
         return self.flagged
 
+    def __repr__(self) -> str:
+        # Shown by `assert not result`: what was flagged matters, not nine scores.
+        flagged = ", ".join(
+            f"{name} {self.category_scores.get(name, 0.0):.2f}" for name in self.flagged_categories
+        )
+        return f"ModerationResult(flagged: {flagged or 'nothing'})"
+
 
 class Moderation:
     """`llm_moderation.check(text_or_messages)`: classify text, a reply or a conversation."""

@@ -168,6 +168,7 @@ def llm_json(pytestconfig: pytest.Config) -> Callable[..., Any]:
     session = _session(pytestconfig)
 
     def check(reply_or_text: Reply | str, schema: Any = None, strict: bool = True) -> Any:
+        __tracebackhide__ = True
         return session.check_json(reply_or_text, schema, strict)
 
     return check

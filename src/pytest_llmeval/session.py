@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import __version__
 from .atomic import write_atomic
 from .datasets import Case
 from .errors import BaselineError, DatasetError, JsonFormatError, LLMAPIError
@@ -81,9 +82,12 @@ class EvalSession:
 
     def header(self) -> str:
         settings = self.settings
+        server = settings.server_url or "Mistral API"
+        if settings.record_mode == "none":
+            server = "none (replay only)"
         return (
-            f"llmeval: model {settings.model or '(none)'}, server"
-            f" {settings.server_url or 'Mistral API'}, record mode {settings.record_mode},"
+            f"llmeval: model {settings.model or '(none)'}, server {server},"
+            f" record mode {settings.record_mode},"
             f" store {_relative(settings.store, self.config.rootpath)}"
         )
 
@@ -227,6 +231,7 @@ class EvalSession:
     # -- fixtures' behaviour ------------------------------------------------------------------
 
     def check_json(self, reply_or_text: Reply | str, schema: Any, strict: bool) -> Any:
+        __tracebackhide__ = True
         from .strict_json import failure_message, parse_json
 
         text = str(reply_or_text)
@@ -237,9 +242,7 @@ class EvalSession:
             recorder.add_format_check(parsed.category)
         if not parsed.ok:
             message = failure_message(parsed, text, finish)
-            raise JsonFormatError(
-                f"{message}\n{parsed.detail}", category=parsed.category, detail=parsed.detail
-            )
+            raise JsonFormatError(message, category=parsed.category, detail=parsed.detail)
         return parsed.value
 
     def record_score(self, name: str, value: float) -> None:
@@ -307,6 +310,11 @@ def _case_of(item: pytest.Item) -> Case | None:
     callspec = getattr(item, "callspec", None)
     value = callspec.params.get("case") if callspec is not None else None
     return value if isinstance(value, Case) else None
+
+
+def _xdist_workers(config: pytest.Config) -> int | None:
+    workers = getattr(config.option, "numprocesses", None)
+    return workers if isinstance(workers, int) and workers > 0 else None
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -382,6 +390,8 @@ class ReportCollector:
             started=utc_timestamp(self.session.started),
             duration_s=round(time.perf_counter() - self.session._clock, 3),
             record_mode=settings.record_mode,
+            plugin_version=__version__,
+            workers=_xdist_workers(self.session.config),
         )
         gate = GateSettings(
             format_threshold=settings.format_threshold,
@@ -402,7 +412,11 @@ class ReportCollector:
             run,
             gate,
             baseline=self.baseline,
-            baseline_source=str(settings.baseline) if settings.baseline else None,
+            baseline_source=(
+                _relative(settings.baseline, self.session.config.rootpath)
+                if settings.baseline
+                else None
+            ),
             extra_rules=extra,
             interrupted=interrupted,
         )

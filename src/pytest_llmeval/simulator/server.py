@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 import hmac
 import http.server
-import itertools
 import json
 import re
 import socket
@@ -47,6 +46,10 @@ _BATCH_ENDPOINTS = (_CHAT_PATH, _CHAT_MODERATION_PATH, _TEXT_MODERATION_PATH)
 _MODEL_CALLS = frozenset({"chat", "judge", "moderation"})
 #: A fixed creation time for model cards, so cards are identical from run to run.
 _MODELS_CREATED = 1_700_000_000
+
+
+def _stable_id(prefix: str, key: bytes, sample: int) -> str:
+    return f"{prefix}-{hashlib.sha256(key).hexdigest()[:16]}-{sample}"
 
 _CHAT_CAPABILITIES = {"completion_chat": True, "function_calling": True}
 _BASE_MODELS: dict[str, tuple[str, int, dict[str, bool]]] = {
@@ -168,7 +171,6 @@ class Simulator:
         self._samples: dict[bytes, int] = {}
         self._in_flight = 0
         self._max_in_flight = 0
-        self._ids = itertools.count(1)
         self._files: dict[str, _StoredFile] = {}
         self._jobs: dict[str, dict[str, Any]] = {}
         self._server: _HTTPServer | None = None
@@ -460,9 +462,10 @@ class Simulator:
         prompt_tokens = sum(count_tokens(text) for text in conversation.texts)
         completion_tokens = count_tokens(answer.text)
         payload = {
-            "id": f"cmpl-sim-{next(self._ids)}",
+            # Derived from the request, so re-recording an unchanged answer changes no file.
+            "id": _stable_id("cmpl-sim", key, sample),
             "object": "chat.completion",
-            "created": int(time.time()),
+            "created": _MODELS_CREATED,
             "model": request.model,
             "choices": [
                 {
@@ -509,7 +512,7 @@ class Simulator:
             if failure is not None:
                 return failure
         payload = {
-            "id": f"mod-sim-{next(self._ids)}",
+            "id": _stable_id("mod-sim", key, 0),
             "model": request.model or "mistral-moderation-latest",
             "results": [moderation_result(rule) for rule in chosen],
         }
