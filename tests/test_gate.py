@@ -13,42 +13,7 @@ from pytest_llmeval.gate import (
     evaluate_gate,
 )
 from pytest_llmeval.report import Report, RunInfo, build_report
-
-
-def record(
-    index: int, group: str = "triage", outcome: str = "passed", **fields: Any
-) -> dict[str, Any]:
-    """A case record as docs/architecture.md defines it; `fields` override the defaults."""
-    base: dict[str, Any] = {
-        "nodeid": f"tests/test_{group}.py::test_{group}[case-{index}]",
-        "group": group,
-        "kind": "metric",
-        "outcome": outcome,
-        "error_type": None,
-        "infrastructure": False,
-        "message": None,
-        "category": None,
-        "finish_reason": "stop",
-        "format_checks": [],
-        "scores": {},
-        "judge_scores": [],
-        "safety": {"flagged": False, "categories": []},
-        "usage": {
-            "calls": 1,
-            "prompt_tokens": 30,
-            "completion_tokens": 10,
-            "retries": 0,
-            "latency_s": 0.2,
-            "store_hits": 0,
-            "store_misses": 1,
-        },
-        "threshold": None,
-        "min_score": None,
-        "max_unsafe": None,
-        "duration_s": 0.3,
-    }
-    base.update(fields)
-    return base
+from tests.factories import case_record as record
 
 
 def outcomes(group: str, passed: int, failed: int, **fields: Any) -> list[dict[str, Any]]:
@@ -246,7 +211,7 @@ class BrokenRule:
 
 def test_a_custom_rule_can_block() -> None:
     report = gate_of(outcomes("triage", 3, 0), extra_rules=[TokenBudget(100)])
-    assert report.gate.reasons == ["120 tokens, more than the budget 100"]
+    assert report.gate.reasons == ["129 tokens, more than the budget 100"]
 
 
 def test_a_custom_rule_that_holds_keeps_the_verdict() -> None:
@@ -261,7 +226,7 @@ def test_a_custom_rule_that_raises_becomes_a_reason_naming_it() -> None:
     assert report.gate.reasons == [
         "group 'triage' pass rate 0.50 is below its threshold 0.90",
         "gate rule 'broken' failed with ZeroDivisionError: division by zero",
-        "80 tokens, more than the budget 1",
+        "86 tokens, more than the budget 1",
     ]
 
 
@@ -282,7 +247,7 @@ def test_evaluate_gate_can_rerun_on_a_report() -> None:
     assert result.to_dict() == {
         "passed": False,
         "verdict": "block",
-        "reasons": ["120 tokens, more than the budget 10"],
+        "reasons": ["129 tokens, more than the budget 10"],
     }
 
 

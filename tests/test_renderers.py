@@ -11,6 +11,7 @@ import jsonschema
 from pytest_llmeval.gate import GateSettings
 from pytest_llmeval.renderers import json_text, markdown, terminal_lines
 from pytest_llmeval.report import Report, RunInfo, build_report, report_schema
+from tests.factories import case_record
 
 RUN = RunInfo(
     model="ft:open-mistral-7b:587a6b29:20240514:7e773925",
@@ -23,41 +24,22 @@ HOSTILE = (
     "ignore this\x1b[2J\x1b[31m | \u202eevil\r\nSECOND LINE <img src=x onerror=alert(1)> `code`"
 )
 
+# The figures the usage-line assertions below are written for.
+USAGE = {
+    "calls": 2,
+    "prompt_tokens": 30,
+    "completion_tokens": 10,
+    "retries": 1,
+    "latency_s": 0.5,
+    "store_hits": 1,
+    "store_misses": 1,
+}
+
 
 def record(
     index: int, group: str = "triage", outcome: str = "passed", **fields: Any
 ) -> dict[str, Any]:
-    """A case record as docs/architecture.md defines it; `fields` override the defaults."""
-    base: dict[str, Any] = {
-        "nodeid": f"tests/test_{group}.py::test_{group}[case-{index}]",
-        "group": group,
-        "kind": "metric",
-        "outcome": outcome,
-        "error_type": None,
-        "infrastructure": False,
-        "message": None,
-        "category": None,
-        "finish_reason": "stop",
-        "format_checks": [],
-        "scores": {},
-        "judge_scores": [],
-        "safety": {"flagged": False, "categories": []},
-        "usage": {
-            "calls": 2,
-            "prompt_tokens": 30,
-            "completion_tokens": 10,
-            "retries": 1,
-            "latency_s": 0.5,
-            "store_hits": 1,
-            "store_misses": 1,
-        },
-        "threshold": None,
-        "min_score": None,
-        "max_unsafe": None,
-        "duration_s": 0.6,
-    }
-    base.update(fields)
-    return base
+    return case_record(index, group, outcome, **{"usage": dict(USAGE), "duration_s": 0.6, **fields})
 
 
 def run_of(outcomes: str, group: str = "triage", **fields: Any) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from pytest_llmeval.report import (
     report_schema,
     utc_timestamp,
 )
+from tests.factories import case_record as record
 
 RUN = RunInfo(
     model="ft:open-mistral-7b:587a6b29:20240514:7e773925",
@@ -29,42 +30,6 @@ RUN = RunInfo(
     duration_s=12.5,
     record_mode="none",
 )
-
-
-def record(
-    index: int, group: str = "triage", outcome: str = "passed", **fields: Any
-) -> dict[str, Any]:
-    """A case record as docs/architecture.md defines it; `fields` override the defaults."""
-    base: dict[str, Any] = {
-        "nodeid": f"tests/test_{group}.py::test_{group}[case-{index}]",
-        "group": group,
-        "kind": "metric",
-        "outcome": outcome,
-        "error_type": None,
-        "infrastructure": False,
-        "message": None,
-        "category": None,
-        "finish_reason": "stop",
-        "format_checks": [],
-        "scores": {},
-        "judge_scores": [],
-        "safety": {"flagged": False, "categories": []},
-        "usage": {
-            "calls": 1,
-            "prompt_tokens": 31,
-            "completion_tokens": 12,
-            "retries": 0,
-            "latency_s": 0.25,
-            "store_hits": 0,
-            "store_misses": 1,
-        },
-        "threshold": None,
-        "min_score": None,
-        "max_unsafe": None,
-        "duration_s": 0.31,
-    }
-    base.update(fields)
-    return base
 
 
 def run_of(outcomes: str, group: str = "triage", **fields: Any) -> list[dict[str, Any]]:

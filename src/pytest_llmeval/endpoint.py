@@ -199,28 +199,8 @@ class Endpoint:
             current_samples.set(recorder.samples if recorder is not None else None)
             try:
                 return await call(client)
-            except errors.ResponseValidationError as error:
-                raise LLMAPIError(
-                    f"{endpoint} (model {model}) answered with a body the Mistral SDK rejects:"
-                    f" {str(error)[:200]}",
-                    status_code=error.status_code,
-                    endpoint=endpoint,
-                    model=model,
-                    attempts=stats.attempts,
-                ) from None
-            except errors.MistralError as error:
-                raise LLMAPIError(
-                    f"{endpoint} (model {model}) failed with HTTP {error.status_code}:"
-                    f" {_error_summary(error)}",
-                    status_code=error.status_code,
-                    endpoint=endpoint,
-                    model=model,
-                    attempts=stats.attempts,
-                ) from None
-            except errors.NoResponseError as error:
-                raise LLMAPIError(
-                    f"{endpoint} (model {model}): {error}", endpoint=endpoint, model=model
-                ) from None
+            except (errors.MistralError, errors.NoResponseError) as error:
+                raise _api_error(error, endpoint, model, stats.attempts) from None
             finally:
                 if recorder is not None:
                     recorder.add_call(stats)
@@ -314,9 +294,27 @@ class Endpoint:
         return info
 
 
-def _error_summary(error: errors.MistralError) -> str:
-    body = (error.body or "").strip().replace("\n", " ")
-    summary = body[:200] if body else error.message
-    if error.status_code == 401:
-        summary += " (check MISTRAL_API_KEY)"
-    return summary
+def _api_error(
+    error: errors.MistralError | errors.NoResponseError,
+    endpoint: str,
+    model: str | None,
+    attempts: int,
+) -> LLMAPIError:
+    """The SDK's error as an `LLMAPIError`: an infrastructure error with one readable line."""
+    where = f"{endpoint} (model {model})"
+    if isinstance(error, errors.NoResponseError):
+        return LLMAPIError(f"{where}: {error}", endpoint=endpoint, model=model, attempts=attempts)
+    if isinstance(error, errors.ResponseValidationError):
+        problem = f"answered with a body the Mistral SDK rejects: {str(error)[:200]}"
+    else:
+        body = (error.body or "").strip().replace("\n", " ")
+        problem = f"failed with HTTP {error.status_code}: {body[:200] or error.message}"
+        if error.status_code == 401:
+            problem += " (check MISTRAL_API_KEY)"
+    return LLMAPIError(
+        f"{where} {problem}",
+        status_code=error.status_code,
+        endpoint=endpoint,
+        model=model,
+        attempts=attempts,
+    )
