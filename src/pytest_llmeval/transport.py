@@ -54,14 +54,17 @@ class RetryPolicy:
     initial_delay_s: float = 0.5
     max_delay_s: float = 8.0
     jitter_s: float = 0.25
+    min_server_delay_s: float = 0.1
 
     def delay(self, retry_number: int, response: httpx2.Response | None) -> float:
         """Seconds to wait before retry `retry_number` (1-based); the server's word wins."""
         if response is not None:
             asked = retry_after_seconds(response.headers)
             if asked is not None:
-                return asked
-        backoff = min(self.max_delay_s, self.initial_delay_s * 2 ** (retry_number - 1))
+                # A floor, so that `Retry-After: 0` on every answer is not a busy loop.
+                return max(asked, self.min_server_delay_s)
+        # The exponent is capped before it can overflow a float; max_delay_s caps the rest.
+        backoff = min(self.max_delay_s, self.initial_delay_s * 2.0 ** min(retry_number - 1, 60))
         return float(backoff + random.uniform(0.0, self.jitter_s))
 
 
@@ -112,18 +115,20 @@ class AdaptiveLimiter:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
-    async def release(self, *, throttled: bool) -> None:
+    async def release(self, outcome: str) -> None:
+        """`outcome`: "answered" grows the cap back, "throttled" (a 429) halves it, and
+        "failed" (5xx, timeout, connection error) leaves it: an outage is no sign of room."""
         condition = self._cond()
         async with condition:
             self.in_flight -= 1
             now = time.monotonic()
-            if throttled:
+            if outcome == "throttled":
                 self._successes = 0
                 # One burst of 429s answered at once is one signal, not many.
                 if now - self._last_cut > 1.0:
                     self.limit = max(1, self.limit // 2)
                     self._last_cut = now
-            else:
+            elif outcome == "answered":
                 self._successes += 1
                 if self.limit < self.max_limit and self._successes >= self.limit:
                     self.limit += 1
@@ -136,6 +141,10 @@ def _call_description(request: httpx2.Request) -> str:
     model = stats.model if stats is not None else None
     where = f"{request.method} {request.url.path}"
     return f"{where} (model {model})" if model else where
+
+
+class _GiveUp(Exception):
+    """The call's deadline passed before an attempt could be sent."""
 
 
 class RetryTransport(httpx2.AsyncBaseTransport):
@@ -165,32 +174,38 @@ class RetryTransport(httpx2.AsyncBaseTransport):
             if stats is not None:
                 stats.attempts += 1
                 stats.retries = attempt - 1
-            remaining = deadline - time.monotonic()
-            request.extensions["timeout"] = _timeouts(min(self._policy.timeout_s, remaining))
             response: httpx2.Response | None = None
-            failure: str
+            outcome = "failed"
             await self._limiter.acquire()
-            throttled = False
             try:
+                # Measured after the wait for a slot, so the deadline bounds the whole call.
+                timeout = min(self._policy.timeout_s, deadline - time.monotonic())
+                if timeout <= 0:
+                    failure = "no slot to send it in time (too many calls in flight)"
+                    raise _GiveUp
+                request.extensions["timeout"] = _timeouts(timeout)
                 response = await self._inner.handle_async_request(request)
                 # Reading the body here keeps a server that stalls mid-body inside the retries.
                 body = await response.aread()
                 await response.aclose()
                 if response.status_code not in RETRYABLE_STATUS:
+                    outcome = "answered"
                     return httpx2.Response(
                         response.status_code,
                         headers=_decoded_headers(response.headers),
                         content=body,
                         request=request,
                     )
-                throttled = response.status_code == 429
+                outcome = "throttled" if response.status_code == 429 else "failed"
                 failure = f"HTTP {response.status_code}"
+            except _GiveUp:
+                pass
             except httpx2.TimeoutException:
-                failure = f"timed out after {min(self._policy.timeout_s, remaining):.1f}s"
+                failure = f"timed out after {timeout:.1f}s"
             except httpx2.TransportError as error:
                 failure = f"connection error ({type(error).__name__}: {error})"
             finally:
-                await self._limiter.release(throttled=throttled)
+                await self._limiter.release(outcome)
             delay = self._policy.delay(attempt, response)
             if time.monotonic() + delay >= deadline:
                 raise LLMAPIError(
