@@ -1171,9 +1171,8 @@ def _empty(text: str, finish_reason: str | None) -> ParsedJson:
         if not text
         else f"the reply is only white space ({_characters(len(text))})"
     )
-    return ParsedJson(
-        EMPTY_OUTPUT, None, _with_note(detail, _finish_note(finish_reason, EMPTY_OUTPUT))
-    )
+    note = _finish_note(finish_reason, EMPTY_OUTPUT)
+    return _result(EMPTY_OUTPUT, None, _with_note(detail, note), None)
 
 
 def _conclude(
@@ -1191,7 +1190,7 @@ def _conclude(
         return _result(VALID, value, note, None)
     if note:
         detail = f"{detail} ({note})"
-    return ParsedJson(
+    return _result(
         category, value, _with_note(detail, _finish_note(finish_reason, category)), start
     )
 
@@ -1225,7 +1224,6 @@ def _parse_slow(
     if syntax is not None:
         begin = start  # the reply starts with `{` or `[`: always a JSON start
     else:
-        begin = -1
         opener = _FENCE_AT.match(text, start)
         if opener is not None and opener.end() < n and text[opener.end()] in "{[":
             begin, fence = opener.end(), start  # a fence at the start: always a JSON start
@@ -1249,7 +1247,7 @@ def _parse_slow(
                     return _unterminated(
                         text, begin, closing, " before the code fence closes", finish_reason
                     )
-        return ParsedJson(
+        return _result(
             MALFORMED_JSON,
             None,
             _with_note(syntax.detail, _finish_note(finish_reason, MALFORMED_JSON)),
@@ -1312,7 +1310,7 @@ def _parse_slow(
     else:
         position = len(text) - len(text[after:].lstrip())
     detail = main if not notes else f"{main}; also " + "; ".join(notes.values())
-    return ParsedJson(
+    return _result(
         category,
         syntax.value,
         _with_note(detail, _finish_note(finish_reason, category)),
@@ -1326,9 +1324,8 @@ def _no_json_start(text: str, start: int, finish_reason: str | None) -> ParsedJs
     first = body[0]
     if first in '"-' or first.isdigit() or body.startswith(_LITERALS):
         detail += "; a bare number, string or literal is not a JSON start (only '{' or '[')"
-    return ParsedJson(
-        NO_JSON_START, None, _with_note(detail, _finish_note(finish_reason, NO_JSON_START))
-    )
+    note = _finish_note(finish_reason, NO_JSON_START)
+    return _result(NO_JSON_START, None, _with_note(detail, note), None)
 
 
 def _unterminated(
@@ -1336,7 +1333,7 @@ def _unterminated(
 ) -> ParsedJson:
     shown = _snippet(text[begin:cut].rstrip(), from_end=True)
     detail = f"cut off at offset {cut}{where} after {shown}"
-    return ParsedJson(
+    return _result(
         UNTERMINATED_JSON,
         None,
         _with_note(detail, _finish_note(finish_reason, UNTERMINATED_JSON)),
