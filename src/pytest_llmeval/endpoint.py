@@ -135,6 +135,10 @@ class Endpoint:
 
     # -- plumbing ---------------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Builds the client and starts the loop now rather than on the first call."""
+        self._ensure_started()
+
     def _ensure_started(self) -> tuple[_LoopThread, Mistral]:
         with self._lock:
             if self._loop is None or self._client is None:

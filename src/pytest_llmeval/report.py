@@ -73,7 +73,7 @@ class _CaseContract(TypedDict):
 class CaseEntry(_CaseContract, total=False):
     """One case as the report lists it, in record order.
 
-    The six contract keys are always there; the other four only when they hold something,
+    The six contract keys are always there; the other five only when they hold something,
     which keeps a 100,000-case JSON report small and quick to write and to read back.
     """
 
@@ -81,6 +81,7 @@ class CaseEntry(_CaseContract, total=False):
     message: str
     scores: dict[str, float | None]
     judge_scores: list[float | None]
+    duration_s: float
 
 
 # Every key of a case record (docs/architecture.md) but `nodeid`, with the value that stands
@@ -102,6 +103,7 @@ _RECORD_DEFAULTS: dict[str, Any] = {
     "threshold": None,
     "min_score": None,
     "max_unsafe": None,
+    "duration_s": None,
 }
 _record_fields = itemgetter(
     "nodeid",
@@ -121,6 +123,7 @@ _record_fields = itemgetter(
     "format_checks",
     "usage",
     "safety",
+    "duration_s",
 )
 _USAGE_DEFAULTS: dict[str, Any] = {
     "calls": 0,
@@ -774,6 +777,7 @@ class _Tally:
                 checks,
                 usage,
                 safety,
+                duration,
             ) = fields
             group_name = group_name or nodeid
             outcome = outcome or "error"
@@ -821,6 +825,8 @@ class _Tally:
                     case["scores"] = group.add_unclean_scores(scores)
             if judge_scores:
                 case["judge_scores"] = group.add_judge_scores(judge_scores)
+            if type(duration) is float:
+                case["duration_s"] = duration
             append_case(case)
 
             if checks:

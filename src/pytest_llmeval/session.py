@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 SETTINGS_KEY = pytest.StashKey[CaseSettings]()
 RECORDER_KEY = pytest.StashKey[CaseRecorder]()
 REPLY_KEY = pytest.StashKey["concurrent.futures.Future[Reply]"]()
+SETUP_DURATION_KEY = pytest.StashKey[float]()
 
 NO_MODEL = (
     "no model under test: pass --llm-model=ID (e.g. --llm-model=mistral-small-latest or"
@@ -146,7 +147,10 @@ class EvalSession:
 
     def start_item(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         self.current = item
-        if self.settings.model:
+        if self.settings.model and SETTINGS_KEY in item.stash:
+            # Importing the SDK and starting the client happen here, before the first eval
+            # case's setup, so that no case's duration includes them.
+            self.endpoint.start()
             self._prefetch(item, nextitem)
 
     def finish_item(self) -> None:
@@ -270,7 +274,11 @@ class EvalSession:
         excinfo = call.excinfo
         # One record per case: from the call phase, or from a setup that failed (e.g. the
         # llm_reply fixture raising LLMAPIError). Teardown problems stay plain pytest errors.
-        if call.when == "teardown" or (call.when == "setup" and excinfo is None):
+        if call.when == "setup" and excinfo is None:
+            # A dataset case waits for its reply in setup: that time is part of the case.
+            item.stash[SETUP_DURATION_KEY] = call.duration
+            return None
+        if call.when == "teardown":
             return None
         if excinfo is not None and excinfo.errisinstance(
             (pytest.skip.Exception, pytest.xfail.Exception)
@@ -278,7 +286,7 @@ class EvalSession:
             return None
         if item.get_closest_marker("xfail") is not None:
             return None
-        duration = call.duration
+        duration = call.duration + item.stash.get(SETUP_DURATION_KEY, 0.0)
         if excinfo is None:
             return recorder.to_record(outcome="passed", duration_s=duration)
         message = self.scrub(
@@ -335,8 +343,8 @@ def _dataset_error(longrepr: str) -> str | None:
 
 
 def _message(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    """The error's own words; its type travels separately as `error_type`."""
+    return str(error) or type(error).__name__
 
 
 class ReportCollector:
