@@ -27,31 +27,12 @@ from pytest_llmeval.gate import (
     group_reasons,
 )
 from pytest_llmeval.stats import mcnemar_one_sided, wilson_interval
+from pytest_llmeval.strict_json import CATEGORIES
 
 SCHEMA_VERSION = 1
 
-# The strict-format taxonomy in its documented order (DESIGN.md); categories the report does
-# not know yet are listed after these, alphabetically.
-FORMAT_CATEGORIES: tuple[str, ...] = (
-    "empty_output",
-    "no_json_start",
-    "unterminated_json",
-    "malformed_json",
-    "fenced_json",
-    "multiple_json",
-    "leading_text",
-    "trailing_text",
-    "missing_field",
-    "type_mismatch",
-    "unexpected_field",
-    "enum_violation",
-    "range_violation",
-    "length_violation",
-    "format_violation",
-    "schema_violation",
-    "valid",
-)
-_CATEGORY_ORDER = {category: index for index, category in enumerate(FORMAT_CATEGORIES)}
+# Categories the report does not know are listed after the taxonomy's, alphabetically.
+_CATEGORY_ORDER = {category: index for index, category in enumerate(CATEGORIES)}
 
 MESSAGE_LIMIT = 300
 FIRST_ERRORS_PER_KIND = 10
