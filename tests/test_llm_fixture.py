@@ -178,3 +178,21 @@ def test_the_api_key_never_reaches_output_or_files(
         if path.suffix in {".json", ".md"}:
             assert CANARY_KEY not in path.read_text(encoding="utf-8"), path
     assert all(r.has_authorization for r in simulator.requests)
+
+
+def test_the_simulator_fixture_serves_a_users_own_plumbing_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from mistralai.client import Mistral
+
+        def test_plumbing(llm_simulator):
+            llm_simulator.add_rule({"match": "ping", "reply": "pong"})
+            client = Mistral(api_key="test", server_url=llm_simulator.url)
+            reply = client.chat.complete(
+                model="ft:open-mistral-7b:1:2:3", messages=[{"role": "user", "content": "ping"}]
+            )
+            assert reply.choices[0].message.content == "pong"
+            assert llm_simulator.count("/v1/chat/completions") == 1
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
