@@ -51,6 +51,7 @@ _MODELS_CREATED = 1_700_000_000
 def _stable_id(prefix: str, key: bytes, sample: int) -> str:
     return f"{prefix}-{hashlib.sha256(key).hexdigest()[:16]}-{sample}"
 
+
 _CHAT_CAPABILITIES = {"completion_chat": True, "function_calling": True}
 _BASE_MODELS: dict[str, tuple[str, int, dict[str, bool]]] = {
     "mistral-small-latest": ("Mistral Small", 131_072, {**_CHAT_CAPABILITIES, "vision": True}),
