@@ -5,9 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import httpcore2  # noqa: F401  # see below
 import pytest
 
 from pytest_llmeval.simulator import SimRequest, Simulator
+
+# httpx2 imports httpcore2 on first use and caches its exception classes, while pytester
+# removes every module an in-process run imported; importing it here keeps one copy for the
+# whole session, so a later inner run's timeouts are still recognised as timeouts.
 
 FT_MODEL = "ft:open-mistral-7b:a1b2c3d4:20240501:e5f6a7b8"
 CANARY_KEY = "sk-canary-7f3a9c2e5b1d4086"

@@ -13,8 +13,8 @@ def test_help_lists_the_group_with_defaults(pytester: pytest.Pytester) -> None:
         [
             "*LLM evaluation (pytest-llmeval)*",
             "*--llm-model=ID*",
+            "*--llm-judge-model=ID*model for LLM-as-judge checks (default:*",
             "*--llm-concurrency=N*model calls in flight at once (default: 8)*",
-            "*--llm-judge-model=*(default:*",
         ]
     )
     for option in options.OPTIONS:

@@ -132,6 +132,7 @@ class Endpoint:
         self._client: Mistral | None = None
         self._model_info: dict[str, ModelInfo] = {}
         self._lock = threading.Lock()
+        self._semaphore: asyncio.Semaphore | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -175,6 +176,11 @@ class Endpoint:
                 endpoint=request.url.path,
             )
 
+    def _slots(self) -> asyncio.Semaphore:
+        if self._semaphore is None:  # created on the loop that uses it
+            self._semaphore = asyncio.Semaphore(self.settings.concurrency)
+        return self._semaphore
+
     def close(self) -> None:
         with self._lock:
             loop, client = self._loop, self._client
@@ -202,7 +208,10 @@ class Endpoint:
             current_call.set(stats)
             current_samples.set(recorder.samples if recorder is not None else None)
             try:
-                return await call(client)
+                # The SDK builds and parses on the loop thread: holding a slot first spreads that
+                # work out instead of building a whole prefetch window at once.
+                async with self._slots():
+                    return await call(client)
             except (errors.MistralError, errors.NoResponseError) as error:
                 raise _api_error(error, endpoint, model, stats.attempts) from None
             finally:

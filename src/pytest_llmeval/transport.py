@@ -279,7 +279,10 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         body = await response.aread()
         await response.aclose()
         content_type = response.headers.get("content-type", "application/json")
-        self._store.save(stored_request, sample, response.status_code, content_type, body)
+        # A write (with its fsync) off the loop, so other calls' timers do not stall behind it.
+        await asyncio.to_thread(
+            self._store.save, stored_request, sample, response.status_code, content_type, body
+        )
         return httpx2.Response(
             response.status_code,
             headers={"content-type": content_type},
