@@ -167,7 +167,7 @@ def _group_rows(report: Report, text: _Escape) -> list[list[str]]:
 
 def _headline(report: Report, text: _Escape) -> str:
     run, totals = report.run, report.totals
-    models = f"model {text(run.model or 'unknown')}"
+    models = f"model {text(run.model or '(none)')}"
     if run.judge_model:
         models += f", judge {text(run.judge_model)}"
     counts = (
