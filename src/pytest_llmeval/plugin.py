@@ -10,12 +10,12 @@ import pytest
 from . import hookspec
 from .datasets import Case
 from .markers import MARKER_HELP
-from .messages import to_messages
 from .options import add_options, read_settings
-from .session import NO_MODEL, EvalSession, ReportCollector
+from .records import junit_properties
+from .session import NO_MODEL, EvalSession, ModelUnderTest, ReportCollector
 
 if TYPE_CHECKING:
-    from .endpoint import ModelInfo, Reply
+    from .endpoint import Reply
     from .judge import Judge
     from .moderation import Moderation
 
@@ -78,7 +78,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     record = _session(item.config).make_record(item, call)
     if record is not None:
-        item.user_properties.extend(_junit_properties(record))
+        item.user_properties.extend(junit_properties(record))
     report = yield
     if record is not None:
         report.llmeval_case = record  # type: ignore[attr-defined]  # travels with xdist reports
@@ -119,32 +119,6 @@ class _Controller:
 
 
 # -- fixtures --------------------------------------------------------------------------------
-
-
-class ModelUnderTest:
-    """The `llm` fixture: `llm.chat(messages_or_text, *, system=None, **params) -> Reply`."""
-
-    def __init__(self, session: EvalSession) -> None:
-        self._session = session
-
-    @property
-    def model(self) -> str | None:
-        return self._session.settings.model
-
-    @property
-    def model_info(self) -> ModelInfo:
-        """The model card; a fine-tuned model's `.root` is its base model. Fetched once."""
-        return self._session.endpoint.model_info(recorder=self._session.current_recorder())
-
-    def chat(self, messages_or_text: Any, *, system: str | None = None, **params: Any) -> Reply:
-        settings = self._session.current_settings()
-        if settings is not None:
-            system = system if system is not None else settings.system
-            params = {**settings.params, **params}
-        messages = to_messages(getattr(messages_or_text, "messages", messages_or_text), system)
-        return self._session.endpoint.chat(
-            messages, params, recorder=self._session.current_recorder()
-        )
 
 
 @pytest.fixture(scope="session")
@@ -214,20 +188,3 @@ def llm_simulator() -> Iterator[Any]:
 
 def _session(config: pytest.Config) -> EvalSession:
     return config.stash[SESSION_KEY]
-
-
-def _junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
-    properties: list[tuple[str, object]] = [
-        ("llmeval_group", record["group"]),
-        ("llmeval_kind", record["kind"]),
-        ("llmeval_outcome", record["outcome"]),
-    ]
-    if record["category"] is not None:
-        properties.append(("llmeval_category", record["category"]))
-    if record["finish_reason"] is not None:
-        properties.append(("llmeval_finish_reason", record["finish_reason"]))
-    for name, value in record["scores"].items():
-        properties.append((f"llmeval_score_{name}", value))
-    for index, value in enumerate(record["judge_scores"]):
-        properties.append((f"llmeval_judge_score_{index}", value))
-    return properties

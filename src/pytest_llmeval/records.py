@@ -160,3 +160,21 @@ def first_line(text: str) -> str:
     if len(text) > MESSAGE_LIMIT:
         return text[: MESSAGE_LIMIT - 1] + "…"
     return text
+
+
+def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
+    """A case record as JUnit XML properties (`--junitxml`), named `llmeval_*`."""
+    properties: list[tuple[str, object]] = [
+        ("llmeval_group", record["group"]),
+        ("llmeval_kind", record["kind"]),
+        ("llmeval_outcome", record["outcome"]),
+    ]
+    if record["category"] is not None:
+        properties.append(("llmeval_category", record["category"]))
+    if record["finish_reason"] is not None:
+        properties.append(("llmeval_finish_reason", record["finish_reason"]))
+    for name, value in record["scores"].items():
+        properties.append((f"llmeval_score_{name}", value))
+    for index, value in enumerate(record["judge_scores"]):
+        properties.append((f"llmeval_judge_score_{index}", value))
+    return properties

@@ -26,7 +26,7 @@ from .store import redact
 if TYPE_CHECKING:
     # The SDK and the report machinery are imported when first used, not with pytest:
     # a session that makes no model call does not pay for importing them.
-    from .endpoint import Endpoint, Reply
+    from .endpoint import Endpoint, ModelInfo, Reply
     from .report import Report
 
 SETTINGS_KEY = pytest.StashKey[CaseSettings]()
@@ -464,3 +464,29 @@ class ReportCollector:
         from .renderers import terminal_lines
 
         return [self.session.scrub(line) for line in terminal_lines(self.report)]
+
+
+class ModelUnderTest:
+    """The `llm` fixture: `llm.chat(messages_or_text, *, system=None, **params) -> Reply`."""
+
+    def __init__(self, session: EvalSession) -> None:
+        self._session = session
+
+    @property
+    def model(self) -> str | None:
+        return self._session.settings.model
+
+    @property
+    def model_info(self) -> ModelInfo:
+        """The model card; a fine-tuned model's `.root` is its base model. Fetched once."""
+        return self._session.endpoint.model_info(recorder=self._session.current_recorder())
+
+    def chat(self, messages_or_text: Any, *, system: str | None = None, **params: Any) -> Reply:
+        settings = self._session.current_settings()
+        if settings is not None:
+            system = system if system is not None else settings.system
+            params = {**settings.params, **params}
+        messages = to_messages(getattr(messages_or_text, "messages", messages_or_text), system)
+        return self._session.endpoint.chat(
+            messages, params, recorder=self._session.current_recorder()
+        )
