@@ -102,7 +102,7 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[dict[str,
                 "threshold": 0.9 if kind != "safety" else None,
                 "min_score": 3 if kind == "judge" else None,
                 "max_unsafe": 50 if kind == "safety" else None,
-                "duration_s": chance.random(),
+                "duration_s": round(chance.random(), 3),  # as records round it
             }
         )
     return records

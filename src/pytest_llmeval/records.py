@@ -147,7 +147,7 @@ class CaseRecorder:
                 "threshold": self.settings.threshold,
                 "min_score": self.settings.min_score,
                 "max_unsafe": self.settings.max_unsafe,
-                "duration_s": round(duration_s, 6),
+                "duration_s": round(duration_s, 3),
             }
 
 
