@@ -1,0 +1,445 @@
+"""Throughput of a whole pytest session of `llm_reply` dataset cases against the simulator.
+
+Run: `.venv/bin/python benchmarks/throughput.py [--cases N] [--latency L] [--concurrency C]`
+(defaults N=1000, L=0.25 s, C=16; `--cases 200` for a quick run).
+
+Everything measured is a separate process, so interpreter start and imports count the same
+for every row, and the simulator (`python -m pytest_llmeval.simulator --latency L`) is one
+more process, so its CPU never shares a GIL with the client being measured:
+
+- floor: a bare asyncio loop over the SDK's `chat.complete_async` with a semaphore of C, the
+  same N requests, nothing else;
+- pytest: `python -m pytest` on a test file `@pytest.mark.parametrize("case", cases(...))` with
+  `llm_reply`, `--llm-concurrency=C --llm-record-mode=all` (every case calls the simulator
+  and is recorded into a fresh temporary store);
+- one at a time: the same session with `--llm-concurrency=1`, on a smaller number of cases
+  (N at 250 ms each would take minutes), extrapolated to N by a straight line through two
+  sizes (fixed start-up cost + cost per case).
+
+Floor and pytest runs alternate, `--repeat` times each (default 3): the table shows the best
+wall time, the median and the spread, and the CPU time of the client process (and of the
+simulator, from /proc). Target: pytest within 1.15 x the floor's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tabulate import tabulate
+
+MODEL = "ft:open-mistral-7b:587a6b29:20240514:7e773925"
+TARGET_RATIO = 1.15
+
+# Variables that would change what the measured sessions do (see tests/conftest.py).
+_ISOLATED_ENV = (
+    "CI",
+    "MISTRAL_API_KEY",
+    "LLMEVAL_MODEL",
+    "MISTRAL_SERVER_URL",
+    "GITHUB_STEP_SUMMARY",
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "PYTHONPROFILEIMPORTTIME",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONPYCACHEPREFIX",
+)
+# Bytecode (and pytest's assertion-rewritten bytecode) of every measured process goes here,
+# outside the repository, so runs after the warm-up start warm as on a developer's machine.
+_PYCACHE: list[Path] = []
+
+FLOOR_SCRIPT = '''\
+"""The floor: the same requests through the SDK's complete_async, C at a time, nothing else."""
+import asyncio
+import json
+import sys
+
+from mistralai.client import Mistral
+
+
+async def main(dataset, url, model, concurrency):
+    with open(dataset, encoding="utf-8") as stream:
+        requests = [json.loads(line)["messages"][:-1] for line in stream if line.strip()]
+    client = Mistral(api_key="benchmark", server_url=url)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(messages):
+        async with semaphore:
+            response = await client.chat.complete_async(model=model, messages=messages)
+            assert response.choices[0].message.content
+
+    await asyncio.gather(*(one(messages) for messages in requests))
+
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+'''
+
+TEST_FILE = """\
+import pytest
+
+from pytest_llmeval import cases
+
+
+@pytest.mark.parametrize("case", cases("cases.jsonl"))
+def test_case(case, llm_reply):
+    assert llm_reply.text
+"""
+
+PLAIN_TEST_FILE = """\
+import pytest
+
+
+@pytest.mark.parametrize("n", range({count}))
+def test_x(n):
+    assert n >= 0
+"""
+
+_CATEGORIES = ("bug", "billing", "account", "feature_request", "outage")
+_SYSTEM = (
+    "You triage support tickets. Answer with one JSON object with the keys category"
+    " (bug, billing, account, feature_request or outage) and priority (1 to 5)."
+)
+
+
+# -- shared with overhead.py ---------------------------------------------------------------
+
+
+def write_dataset(path: Path, count: int) -> None:
+    """`count` fine-tuning rows (system, user, expected assistant reply), ~400 bytes each."""
+    with path.open("w", encoding="utf-8") as stream:
+        for index in range(count):
+            category = _CATEGORIES[index % len(_CATEGORIES)]
+            row = {
+                "id": f"ticket-{index:05d}",
+                "messages": [
+                    {"role": "system", "content": _SYSTEM},
+                    {
+                        "role": "user",
+                        "content": f"Ticket {index}: since this morning the dashboard shows"
+                        f" an error when I open invoice #{1000 + index}. Please help.",
+                    },
+                    {
+                        "role": "assistant",
+                        "content": json.dumps({"category": category, "priority": index % 5 + 1}),
+                    },
+                ],
+            }
+            stream.write(json.dumps(row) + "\n")
+
+
+def write_suite(folder: Path, count: int) -> Path:
+    """A folder holding `cases.jsonl`, the dataset test file and a pytest.ini of its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_dataset(folder / "cases.jsonl", count)
+    (folder / "test_cases.py").write_text(TEST_FILE, encoding="utf-8")
+    # An ini file of its own fixes the rootdir, so no project configuration leaks in.
+    (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    return folder
+
+
+def write_plain_suite(folder: Path, count: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "test_plain.py").write_text(PLAIN_TEST_FILE.format(count=count), encoding="utf-8")
+    (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    return folder
+
+
+def use_pycache(folder: Path) -> None:
+    """Measured processes write and read their bytecode under `folder` (PYTHONPYCACHEPREFIX).
+
+    With PYTHONDONTWRITEBYTECODE set (as in some sandboxes), pytest would rewrite and compile
+    every plugin module (pytest_llmeval, hypothesis, xdist, anyio: about 2 s of CPU) in every
+    session; a warm cache is what a developer's machine sees, so that is what is measured.
+    """
+    _PYCACHE[:] = [folder]
+
+
+def clean_env() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in _ISOLATED_ENV}
+    if _PYCACHE:
+        env["PYTHONPYCACHEPREFIX"] = str(_PYCACHE[0])
+    return env
+
+
+def closed_port_url() -> str:
+    """The URL of a loopback port nobody listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+class SimulatorProcess:
+    """`python -m pytest_llmeval.simulator` in a process of its own."""
+
+    def __init__(self, latency_s: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pytest_llmeval.simulator", "--latency", repr(latency_s)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"the simulator did not start (printed {self.url!r})")
+
+    def cpu_s(self) -> float:
+        """CPU seconds the simulator has used so far (Linux /proc; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> SimulatorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Run:
+    wall_s: float
+    cpu_s: float
+    server_cpu_s: float
+    output: str
+
+
+def run_timed(
+    command: Sequence[str],
+    cwd: Path,
+    *,
+    simulator: SimulatorProcess | None = None,
+    expect: str | None = None,
+) -> Run:
+    """Runs `command` to completion; wall time, the child's CPU time (user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = simulator.cpu_s() if simulator is not None else 0.0
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, cwd=cwd, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = simulator.cpu_s() - server_before if simulator is not None else 0.0
+    output = done.stdout.decode("utf-8", "replace")
+    if done.returncode != 0 or (expect is not None and expect not in output):
+        raise RuntimeError(
+            f"{' '.join(command)} exited {done.returncode} in {cwd}"
+            f" (expected {expect!r} in its output):\n{output[-3000:]}"
+        )
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(wall, cpu, server_cpu, output)
+
+
+@dataclass
+class Series:
+    """Repeated runs of one command."""
+
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def best(self) -> float:
+        return min(run.wall_s for run in self.runs)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(run.wall_s for run in self.runs)
+
+    @property
+    def spread(self) -> str:
+        walls = [run.wall_s for run in self.runs]
+        return f"{min(walls):.2f}-{max(walls):.2f}"
+
+    @property
+    def best_run(self) -> Run:
+        return min(self.runs, key=lambda run: run.wall_s)
+
+
+def pytest_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+
+
+# -- this benchmark ------------------------------------------------------------------------
+
+
+def session_args(url: str, concurrency: int, store: Path) -> list[str]:
+    return [
+        f"--llm-model={MODEL}",
+        f"--llm-server-url={url}",
+        f"--llm-concurrency={concurrency}",
+        "--llm-record-mode=all",
+        f"--llm-store={store}",
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1000, help="N, dataset cases (1000)")
+    parser.add_argument("--latency", type=float, default=0.25, help="L, simulator latency (0.25)")
+    parser.add_argument("--concurrency", type=int, default=16, help="C, calls in flight (16)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of floor and pytest (3)")
+    parser.add_argument(
+        "--sequential-cases",
+        type=int,
+        default=40,
+        help="cases of the one-at-a-time run, extrapolated to N; 0 skips it (40)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    options = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="llmeval-throughput-"))
+    try:
+        return measure(options, work)
+    finally:
+        if not options.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(options: argparse.Namespace, work: Path) -> int:
+    count, latency, concurrency = options.cases, options.latency, options.concurrency
+    suite = write_suite(work / "suite", count)
+    floor_script = work / "floor.py"
+    floor_script.write_text(FLOOR_SCRIPT, encoding="utf-8")
+    use_pycache(work / "pycache")
+    print(
+        f"{count} cases, simulator latency {latency:g} s, concurrency {concurrency},"
+        f" best of {options.repeat}; work folder {work}",
+        flush=True,
+    )
+
+    floor, session = Series(), Series()
+    sequential: list[tuple[int, Run]] = []
+    with SimulatorProcess(latency) as simulator:
+        floor_command = [
+            sys.executable,
+            str(floor_script),
+            str(suite / "cases.jsonl"),
+            simulator.url,
+            MODEL,
+            str(concurrency),
+        ]
+        # Warm-up, not timed: fills the bytecode cache of every module both commands import.
+        warm = write_suite(work / "warm-up", 2)
+        run_timed([*floor_command[:2], str(warm / "cases.jsonl"), *floor_command[3:]], warm)
+        run_timed(
+            pytest_command(*session_args(simulator.url, concurrency, work / "store-warm-up")),
+            warm,
+            expect="2 passed",
+        )
+        for attempt in range(options.repeat):
+            floor.runs.append(run_timed(floor_command, suite, simulator=simulator))
+            store = work / f"store-{attempt}"
+            session.runs.append(
+                run_timed(
+                    pytest_command(*session_args(simulator.url, concurrency, store)),
+                    suite,
+                    simulator=simulator,
+                    expect=f"{count} passed",
+                )
+            )
+            print(
+                f"  run {attempt + 1}: floor {floor.runs[-1].wall_s:.2f} s,"
+                f" pytest {session.runs[-1].wall_s:.2f} s",
+                flush=True,
+            )
+        if options.sequential_cases > 0:
+            big = min(options.sequential_cases, count)
+            sizes = [big] if big == count or big < 2 else [max(1, big // 8), big]
+            for size in sizes:
+                small_suite = write_suite(work / f"sequential-{size}", size)
+                run = run_timed(
+                    pytest_command(*session_args(simulator.url, 1, work / f"store-seq-{size}")),
+                    small_suite,
+                    simulator=simulator,
+                    expect=f"{size} passed",
+                )
+                sequential.append((size, run))
+                print(f"  one at a time, {size} cases: {run.wall_s:.2f} s", flush=True)
+
+    ideal = count / concurrency * latency
+    headers = ["run", "cases", "wall s (best)", "median", "spread", "client CPU s"]
+    headers += ["CPU ms/case", "sim CPU s", "cases/s", "x floor"]
+
+    def row(
+        name: str, cases: int, wall: float, run: Run | None, series: Series | None
+    ) -> list[str]:
+        cells = [name, str(cases), f"{wall:.2f}", "", "", "", "", ""]
+        if series is not None:
+            cells[3:5] = [f"{series.median:.2f}", series.spread]
+        if run is not None:
+            cells[5:7] = [f"{run.cpu_s:.2f}", f"{run.cpu_s / cases * 1000:.1f}"]
+            cells[7] = f"{run.server_cpu_s:.2f}"
+        ratio = f"{wall / floor.best:.2f}" if cases == count else ""
+        return [*cells, f"{cases / wall:.1f}", ratio]
+
+    rows = [
+        row("ideal: N / C x L (no overhead at all)", count, ideal, None, None),
+        row(
+            f"floor: asyncio + SDK complete_async, semaphore {concurrency}",
+            count,
+            floor.best,
+            floor.best_run,
+            floor,
+        ),
+        row(
+            f"pytest session, --llm-concurrency={concurrency}",
+            count,
+            session.best,
+            session.best_run,
+            session,
+        ),
+    ]
+    if sequential:
+        size, run = sequential[-1]
+        rows.append(
+            row(f"one at a time (--llm-concurrency=1), {size} cases", size, run.wall_s, run, None)
+        )
+        if len(sequential) == 2:
+            (small, small_run), (large, large_run) = sequential
+            per_case = (large_run.wall_s - small_run.wall_s) / (large - small)
+            fixed = large_run.wall_s - large * per_case
+            name = (
+                f"one at a time, extrapolated to {count}: {fixed:.2f} s +"
+                f" {per_case:.3f} s/case (fit on {small} and {large} cases)"
+            )
+            rows.append(row(name, count, fixed + count * per_case, None, None))
+    print()
+    print(tabulate(rows, headers=headers, disable_numparse=True))
+    pairs = [run.wall_s / base.wall_s for run, base in zip(session.runs, floor.runs, strict=True)]
+    shown = ", ".join(f"{pair:.2f}" for pair in pairs)
+    print(f"pytest / floor, run by run: {shown} (median {statistics.median(pairs):.2f})")
+    ratio = session.best / floor.best
+    load = os.getloadavg()[0]
+    print(f"load average {load:.1f} on {os.cpu_count()} CPUs")
+    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+    print(f"target: pytest session within {TARGET_RATIO} x floor: {ratio:.3f} x, {verdict}")
+    return 0 if ratio <= TARGET_RATIO else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
