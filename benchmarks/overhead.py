@@ -21,9 +21,7 @@ run. Target: replay at most 1.5 x the plain run's wall time (best of R).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -35,6 +33,7 @@ from throughput import (
     Series,
     SimulatorProcess,
     closed_port_url,
+    print_verdict,
     pytest_command,
     run_timed,
     use_pycache,
@@ -144,15 +143,9 @@ def measure(options: argparse.Namespace, work: Path) -> int:
             disable_numparse=True,
         )
     )
-    pairs = [run.wall_s / base.wall_s for run, base in zip(replay.runs, plain_on.runs, strict=True)]
-    shown = ", ".join(f"{pair:.2f}" for pair in pairs)
-    print(f"replay / plain, run by run: {shown} (median {statistics.median(pairs):.2f})")
-    ratio = replay.best / plain_on.best
-    load = os.getloadavg()[0]
-    print(f"load average {load:.1f} on {os.cpu_count()} CPUs")
-    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
-    print(f"target: replay at most {TARGET_RATIO} x plain: {ratio:.3f} x, {verdict}")
-    return 0 if ratio <= TARGET_RATIO else 1
+    return print_verdict(
+        replay, plain_on, "replay / plain", f"replay at most {TARGET_RATIO} x plain", TARGET_RATIO
+    )
 
 
 if __name__ == "__main__":

@@ -430,15 +430,24 @@ def measure(options: argparse.Namespace, work: Path) -> int:
             rows.append(row(name, count, fixed + count * per_case, None, None))
     print()
     print(tabulate(rows, headers=headers, disable_numparse=True))
-    pairs = [run.wall_s / base.wall_s for run, base in zip(session.runs, floor.runs, strict=True)]
-    shown = ", ".join(f"{pair:.2f}" for pair in pairs)
-    print(f"pytest / floor, run by run: {shown} (median {statistics.median(pairs):.2f})")
-    ratio = session.best / floor.best
-    load = os.getloadavg()[0]
-    print(f"load average {load:.1f} on {os.cpu_count()} CPUs")
-    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
-    print(f"target: pytest session within {TARGET_RATIO} x floor: {ratio:.3f} x, {verdict}")
-    return 0 if ratio <= TARGET_RATIO else 1
+    return print_verdict(
+        session,
+        floor,
+        "pytest / floor",
+        f"pytest session within {TARGET_RATIO} x floor",
+        TARGET_RATIO,
+    )
+
+
+def print_verdict(measured: Series, base: Series, pair: str, target: str, limit: float) -> int:
+    """Prints the ratio run by run and of the best runs; 0 when the target is met, else 1."""
+    pairs = [run.wall_s / other.wall_s for run, other in zip(measured.runs, base.runs, strict=True)]
+    shown = ", ".join(f"{value:.2f}" for value in pairs)
+    print(f"{pair}, run by run: {shown} (median {statistics.median(pairs):.2f})")
+    ratio = measured.best / base.best
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"target: {target}: {ratio:.3f} x, {'met' if ratio <= limit else 'NOT met'}")
+    return 0 if ratio <= limit else 1
 
 
 if __name__ == "__main__":
