@@ -21,9 +21,7 @@ run. Target: replay at most 1.5 x the plain run's wall time (best of R).
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from tabulate import tabulate
@@ -33,6 +31,7 @@ from throughput import (
     Series,
     SimulatorProcess,
     closed_port_url,
+    in_work_folder,
     print_verdict,
     pytest_command,
     run_timed,
@@ -49,13 +48,7 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=2000, help="N, cases and plain tests (2000)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each (3)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
-    options = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="llmeval-overhead-"))
-    try:
-        return measure(options, work)
-    finally:
-        if not options.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    return in_work_folder("llmeval-overhead-", parser.parse_args(), measure)
 
 
 def measure(options: argparse.Namespace, work: Path) -> int:

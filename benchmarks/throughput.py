@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,8 +311,16 @@ def main() -> int:
         help="cases of the one-at-a-time run, extrapolated to N; 0 skips it (40)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
-    options = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="llmeval-throughput-"))
+    return in_work_folder("llmeval-throughput-", parser.parse_args(), measure)
+
+
+def in_work_folder(
+    prefix: str,
+    options: argparse.Namespace,
+    measure: Callable[[argparse.Namespace, Path], int],
+) -> int:
+    """Runs `measure` in a fresh temporary folder, removed afterwards unless `--keep`."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         return measure(options, work)
     finally:
