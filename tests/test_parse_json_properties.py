@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from pytest_llmeval import strict_json
 from pytest_llmeval.strict_json import (
     CATEGORIES,
     _analyze,
@@ -56,7 +59,7 @@ prose = st.text(
 ).filter(lambda text: text.strip() != "")
 
 # Text made of JSON's own characters finds the classifier's corner cases fastest.
-json_ish = st.text(alphabet="{}[]\",:0123456789.eE+- \n\\utrfalsnNIy/'#`", max_size=40)
+json_ish = st.text(alphabet="{}[]\",:0123456789.eE+- \n\\utrfalsnNIydD/'#`", max_size=40)
 
 
 @SETTINGS
@@ -142,6 +145,56 @@ def test_the_decoder_based_verdict_matches_the_reference_scanner(body: str, open
     fast, reference = _analyze(text, 0), _scan(text, 0)
     assert fast.status == reference.status, (text, fast.detail, reference.detail)
     assert fast.end == reference.end, (text, fast.detail, reference.detail)
+
+
+@contextmanager
+def _standard_library_only() -> Iterator[None]:
+    """parse_json with msgspec's decoder refusing everything: the standard library decides."""
+
+    def refuse(text: str) -> Any:
+        raise ValueError("refused")
+
+    fast = strict_json._fast_decode
+    strict_json._fast_decode = refuse  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        strict_json._fast_decode = fast  # type: ignore[misc]
+
+
+def _same_verdict(text: str) -> None:
+    fast = parse_json(text)
+    with _standard_library_only():
+        reference = parse_json(text)
+    assert fast.category == reference.category, (text, fast.detail, reference.detail)
+    assert fast.detail == reference.detail, text
+    assert fast.position == reference.position, text
+    assert repr(fast.value) == repr(reference.value), text  # repr: tells 1 from 1.0, -0.0
+
+
+@SETTINGS
+@given(json_ish, st.sampled_from(["{", "[", "", "Sure: [", "```json\n{", "```\n["]))
+@example("tx", "[")  # msgspec calls a literal too short to compare "truncated"
+@example('"a": fals', "{")
+@example('"\\ud800x"]', "[")  # and a high surrogate escape near the end
+@example('"\\ud800\\uzz', "[")
+@example("1, 2]\n```", "```json\n[")
+@example("1]\u00a0", "[")  # white space JSON does not have
+@example("123456789012345678901234567890]", "[")  # a big integer stays an int
+def test_the_fast_decoder_never_changes_a_verdict(body: str, opener: str) -> None:
+    _same_verdict(opener + body)
+
+
+@SETTINGS
+@given(documents(), st.integers(min_value=0, max_value=2**32), st.sampled_from('{}[],:"x \\'))
+def test_a_damaged_document_gets_the_same_verdict_either_way(
+    document: tuple[Any, str], where: int, junk: str
+) -> None:
+    _, text = document
+    cut = where % (len(text) + 1)
+    _same_verdict(text[:cut])  # cut off
+    _same_verdict(text[:cut] + junk + text[cut:])  # one character too many
+    _same_verdict(text[:cut] + text[cut + 1 :])  # one character missing
 
 
 # -- the schema pre-check never disagrees with jsonschema -----------------------------------

@@ -11,6 +11,7 @@ from functools import cache, lru_cache
 from itertools import accumulate
 from typing import Any, Final
 
+import msgspec.json
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
@@ -230,15 +231,72 @@ def _int_digit_limit() -> int:
     return int(getter()) if getter is not None else 0
 
 
-def _analyze(text: str, start: int) -> _Syntax:
-    """Decide what the JSON value starting at `text[start]` (a `{` or `[`) is."""
+def _analyze(text: str, start: int, stop: int | None = None) -> _Syntax:
+    """Decide what the JSON value starting at `text[start]` (a `{` or `[`) is.
+
+    `stop` is where the caller expects the value to end (a closing code fence): a guess
+    that only chooses the fast path; the verdict is the same with or without it.
+    """
+    piece = text if start == 0 and stop is None else text[start:stop]
+    try:
+        value = _fast_decode(piece)
+    except Exception as error:
+        return _after_fast_failure(text, start, error if stop is None else None)
+    # The piece is the value with only JSON white space after it.
+    return _complete(text, start, start + len(piece.rstrip(_JSON_WS)), value)
+
+
+# The fast path: msgspec's decoder parses a whole text about 2.5 times faster than the
+# standard library's. It accepts a subset of what the standard library accepts (it refuses
+# lone surrogate escapes, non-finite numbers and deep nesting) and gives the same value for
+# it, big integers included; whatever it refuses goes to the standard library's decoder,
+# whose errors say where and why. Its one error taken as a verdict is "truncated", and only
+# where it cannot be wrong (see `_may_misreport_cut`).
+_fast_decode: Final[Callable[[str], Any]] = msgspec.json.Decoder().decode
+_TRUNCATED: Final = "Input data was truncated"
+_JSON_WS: Final = " \t\n\r"
+
+
+def _after_fast_failure(text: str, start: int, error: Exception | None) -> _Syntax:
+    """The verdict once msgspec refused text[start:] with `error` (None: a slice of it)."""
+    n = len(text)
+    if error is not None and str(error) == _TRUNCATED and not _may_misreport_cut(text):
+        return _checked_depth(text, start, n, _Syntax(_PREFIX, n))
     try:
         value, end = _scan_once(text, start)
-    except Exception as error:
-        return _from_exception(text, start, error)
+    except Exception as scan_error:
+        return _from_exception(text, start, scan_error)
+    return _complete(text, start, end, value)
+
+
+def _complete(text: str, start: int, end: int, value: Any) -> _Syntax:
     outcome = _Syntax(_OK, end, value)
     # A complete value nesting d deep spans at least 2d characters.
     return outcome if end - start <= 2 * MAX_DEPTH else _checked_depth(text, start, end, outcome)
+
+
+def _may_misreport_cut(text: str) -> bool:
+    """True where msgspec may call a text truncated that is not a JSON prefix.
+
+    It says "truncated" when fewer characters remain than a literal (`true`, `false`,
+    `null`) needs, before comparing them (`[tx`), and when a high surrogate escape is not
+    followed by six more characters (`["\\ud800x"]`). Both sit within the last few
+    characters, so only those are looked at.
+    """
+    n = len(text)
+    if "\\u" in text[-16:]:
+        return True
+    tail = text[-5:]
+    if "t" not in tail and "n" not in tail and "f" not in tail:
+        return False
+    for pos in range(max(0, n - 5), n):
+        char = text[pos]
+        if ((char == "t" or char == "n") and n - pos < 4) or (char == "f" and n - pos < 5):
+            # A literal can only stand where a value can: after `[`, `,` or `:`.
+            before = text[max(0, pos - 64) : pos].rstrip(_JSON_WS)
+            if not before or before[-1] in "[,:":
+                return True
+    return False
 
 
 def _from_exception(text: str, start: int, error: Exception) -> _Syntax:
@@ -1149,19 +1207,19 @@ def parse_json(
     if first == "{" or first == "[":
         # The common case first, inline: the whole reply is one JSON value.
         try:
-            value, end = _scan_once(text, start)
+            value = _fast_decode(text)
         except Exception as error:
-            syntax = _from_exception(text, start, error)
+            syntax = _after_fast_failure(text, start, error)
         else:
-            # A complete value nesting d deep spans at least 2d characters: most outputs
-            # are too short to need the depth check at all.
-            if (end == len(text) or text[end:].isspace()) and (
-                end - start <= 2 * MAX_DEPTH or _checked_depth(text, start, end, _FITS) is _FITS
+            # A value nesting d deep spans at least 2d characters: most outputs are too
+            # short to need the depth check at all.
+            if len(text) - start <= 2 * MAX_DEPTH or (
+                _checked_depth(text, start, len(text), _FITS) is _FITS
             ):
                 if compiled is None:
                     return _result(VALID, value, "", None)
                 return _conclude(value, start, compiled, strict, "", finish_reason)
-            syntax = _checked_depth(text, start, end, _Syntax(_OK, end, value))
+            syntax = _complete(text, start, len(text.rstrip(_JSON_WS)), value)
     return _parse_slow(text, start, syntax, compiled, strict, finish_reason)
 
 
@@ -1233,7 +1291,9 @@ def _parse_slow(
                 return _no_json_start(text, start, finish_reason)
             begin = found.start()
             fence = _fence_before(text, begin)
-        syntax = _analyze(text, begin)
+        # Inside a fence the value most likely ends where the last fence closes.
+        closing = -1 if fence is None else text.rfind(text[fence] * 3, begin)
+        syntax = _analyze(text, begin, closing if closing > begin else None)
 
     if syntax.status == _PREFIX:
         return _unterminated(text, begin, n, "", finish_reason)
