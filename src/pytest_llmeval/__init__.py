@@ -16,22 +16,23 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .endpoint import ModelInfo, Reply, Usage
+    from .categories import CATEGORIES
     from .judge import JudgeVerdict
     from .moderation import ModerationResult
-    from .strict_json import CATEGORIES, ParsedJson, parse_json
+    from .reply import ModelInfo, Reply, Usage
+    from .strict_json import ParsedJson, parse_json
 
 __version__ = "0.1.0"
 
 # Names whose modules import the Mistral SDK or jsonschema: loaded on first access, so that
 # `pytest` with this plugin installed starts as fast as without it.
 _LAZY = {
-    "CATEGORIES": "strict_json",
+    "CATEGORIES": "categories",
     "ParsedJson": "strict_json",
     "parse_json": "strict_json",
-    "ModelInfo": "endpoint",
-    "Reply": "endpoint",
-    "Usage": "endpoint",
+    "ModelInfo": "reply",
+    "Reply": "reply",
+    "Usage": "reply",
     "JudgeVerdict": "judge",
     "ModerationResult": "moderation",
 }

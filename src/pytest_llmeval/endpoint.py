@@ -1,4 +1,8 @@
-"""The model endpoint: one `mistralai` client, one event loop, and the `Reply` it returns."""
+"""The model endpoint: one `mistralai` client, one event loop, and the `Reply` it returns.
+
+The SDK, httpx2 and the transports are imported when the first call needs them: a session
+whose chat completions all replay from the store never loads them (see `replayed_chat`).
+"""
 
 from __future__ import annotations
 
@@ -8,65 +12,26 @@ import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
-
-import httpx2
-from mistralai.client import Mistral, errors
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .errors import LLMAPIError
 from .messages import content_text
-from .records import CaseRecorder
-from .store import ReplayStore
-from .transport import (
-    AdaptiveLimiter,
-    CallStats,
-    RefuseSyncTransport,
-    ReplayTransport,
-    RetryPolicy,
-    RetryTransport,
-    current_call,
-    current_samples,
-)
+from .records import CallStats, CaseRecorder
+from .reply import ModelInfo, Reply, Usage, read_chat_body
+from .store import Replayer, ReplayStore, StoredResponse, StoreRequest
+
+if TYPE_CHECKING:
+    import httpx2
+    from mistralai.client import Mistral, errors, models
+
+    from .transport import AdaptiveLimiter
+
+__all__ = ["Endpoint", "EndpointSettings", "ModelInfo", "Reply", "Usage"]
 
 PUBLIC_API_URL = "https://api.mistral.ai"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The model's answer to one chat request. `str(reply)` is its text."""
-
-    text: str
-    finish_reason: str | None
-    usage: Usage
-    latency_s: float
-    model: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model card: a fine-tuned model's `root` is the base model it was tuned from."""
-
-    id: str
-    type: str
-    root: str | None
-    card: Mapping[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def base_model(self) -> str:
-        return self.root or self.id
 
 
 @dataclass(frozen=True)
@@ -124,10 +89,11 @@ class Endpoint:
 
     def __init__(self, settings: EndpointSettings) -> None:
         self.settings = settings
-        self.limiter = AdaptiveLimiter(settings.concurrency)
+        self.limiter: AdaptiveLimiter | None = None  # made with the client
         self.store = ReplayStore(
             settings.store_dir, secrets=[settings.api_key] if settings.api_key else []
         )
+        self.replayer = Replayer(self.store, settings.record_mode)
         self._loop: _LoopThread | None = None
         self._client: Mistral | None = None
         self._model_info: dict[str, ModelInfo] = {}
@@ -136,13 +102,21 @@ class Endpoint:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Builds the client and starts the loop now rather than on the first call."""
-        self._ensure_started()
-
     def _ensure_started(self) -> tuple[_LoopThread, Mistral]:
         with self._lock:
             if self._loop is None or self._client is None:
+                import httpx2
+                from mistralai.client import Mistral
+
+                from .transport import (
+                    AdaptiveLimiter,
+                    RefuseSyncTransport,
+                    ReplayTransport,
+                    RetryPolicy,
+                    RetryTransport,
+                )
+
+                self.limiter = AdaptiveLimiter(self.settings.concurrency)
                 policy = RetryPolicy(
                     timeout_s=self.settings.timeout_s,
                     max_call_time_s=self.settings.max_call_time_s,
@@ -154,7 +128,7 @@ class Endpoint:
                     )
                 )
                 retrying = RetryTransport(network, policy, self.limiter, preflight=self._preflight)
-                stack = ReplayTransport(retrying, self.store, self.settings.record_mode)
+                stack = ReplayTransport(retrying, self.replayer)
                 self._loop = _LoopThread()
                 self._client = Mistral(
                     api_key=self.settings.api_key,
@@ -202,6 +176,9 @@ class Endpoint:
     ) -> concurrent.futures.Future[T]:
         """Runs `call(client)` on the loop with the case's usage accounting around it."""
         loop, client = self._ensure_started()
+        from mistralai.client import errors
+
+        from .transport import current_call, current_samples
 
         async def run() -> T:
             stats = CallStats(endpoint=endpoint, model=model)
@@ -213,6 +190,10 @@ class Endpoint:
                 async with self._slots():
                     return await call(client)
             except (errors.MistralError, errors.NoResponseError) as error:
+                if isinstance(error, errors.ResponseValidationError) and stats.recorded:
+                    # Only bodies the SDK accepts stay recorded: a replay never answers
+                    # where the live call failed.
+                    self.store.discard(*stats.recorded)
                 raise _api_error(error, endpoint, model, stats.attempts) from None
             finally:
                 if recorder is not None:
@@ -242,33 +223,54 @@ class Endpoint:
                 model=model_id, messages=cast(Any, messages), **params
             )
             latency = time.perf_counter() - started
-            choice = response.choices[0] if response.choices else None
-            text = content_text(choice.message.content) if choice and choice.message else ""
-            finish_reason = str(choice.finish_reason) if choice is not None else None
-            usage = Usage(
-                prompt_tokens=response.usage.prompt_tokens or 0,
-                completion_tokens=response.usage.completion_tokens or 0,
-                total_tokens=response.usage.total_tokens or 0,
-            )
+            from .transport import current_call
+
             stats = current_call.get()
             replayed = stats is not None and stats.store_hit
-            if recorder is not None:
-                recorder.add_completion(
-                    prompt_tokens=usage.prompt_tokens,
-                    completion_tokens=usage.completion_tokens,
-                    # Time spent on a replay is the SDK's, not the model's.
-                    latency_s=0.0 if replayed else latency,
-                    finish_reason=finish_reason,
-                )
-            return Reply(
-                text=text,
-                finish_reason=finish_reason,
-                usage=usage,
-                latency_s=latency,
-                model=response.model or model_id,
+            # Time spent on a replay is the SDK's, not the model's.
+            return _count(
+                _reply(response, model_id, latency), recorder, 0.0 if replayed else latency
             )
 
-        return self.submit(call, recorder=recorder, endpoint="/v1/chat/completions", model=model_id)
+        return self.submit(call, recorder=recorder, endpoint=_CHAT_PATH, model=model_id)
+
+    def replayed_chat(
+        self,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any],
+        *,
+        recorder: CaseRecorder | None,
+        model: str | None = None,
+    ) -> Reply | None:
+        """The recorded reply to this chat request, read without the SDK, or None.
+
+        A replay through the SDK costs about 15 ms of CPU (pydantic models it builds afresh
+        on every call) and half a second to import it; this costs about 0.1 ms. It answers
+        only where the SDK would answer the same: the key is the body the SDK would send
+        (see `_chat_request`), and only plain recorded bodies are read (`read_chat_body`).
+        Otherwise (a miss, an unusual body) it returns None and the request goes through
+        the SDK as usual. The case's sample index, call count and store hit are kept
+        exactly as a replay through the transport keeps them.
+        """
+        model_id = model or self.settings.model
+        if not model_id or self.replayer.mode == "all":
+            return None
+        request = _chat_request(model_id, messages, params)
+        if request is None:
+            return None
+        samples = recorder.samples if recorder is not None else None
+        hit = self.replayer.find(request, samples)
+        if hit is None:
+            return None
+        reply = _recorded_reply(hit.response, model_id)
+        if reply is None:
+            return None
+        # Nothing is taken or counted before the reply is sure.
+        stats = CallStats(endpoint=_CHAT_PATH, model=model_id)
+        self.replayer.take(hit, stats)
+        if recorder is not None:
+            recorder.add_call(stats)
+        return _count(reply, recorder, 0.0)
 
     def chat(
         self,
@@ -278,6 +280,9 @@ class Endpoint:
         recorder: CaseRecorder | None,
         model: str | None = None,
     ) -> Reply:
+        reply = self.replayed_chat(messages, params, recorder=recorder, model=model)
+        if reply is not None:
+            return reply
         return self.submit_chat(messages, params, recorder=recorder, model=model).result()
 
     # -- model cards ------------------------------------------------------------------------
@@ -307,6 +312,69 @@ class Endpoint:
         return info
 
 
+_CHAT_PATH = "/v1/chat/completions"
+
+
+def _chat_request(
+    model: str, messages: list[dict[str, Any]], params: Mapping[str, Any]
+) -> StoreRequest | None:
+    """The store's view of the body `chat.complete_async` sends for these arguments.
+
+    Built without the SDK's request model: the arguments as JSON, with the one default the
+    SDK always adds (`"stream": false`). This is a guess, and a safe one. The SDK's
+    serialization depends only on the JSON value of plain arguments, and serializing its
+    own output again changes nothing; so if this body is one the SDK once sent (a
+    recording has its digest), the SDK sends exactly this body for these arguments too.
+    A guess the SDK would not make finds no recording, and the call takes the SDK's path.
+    Arguments that are not plain JSON (an SDK model object, a set) are not guessed at.
+    """
+    body: dict[str, Any] = {"stream": False, **params, "model": model, "messages": messages}
+    request = StoreRequest("POST", _CHAT_PATH, body=body)
+    try:
+        request.digest  # noqa: B018 - computed now, so that a non-JSON argument shows here
+    except (TypeError, ValueError):
+        return None
+    return request
+
+
+def _recorded_reply(stored: StoredResponse, model: str) -> Reply | None:
+    """The reply in a recorded chat answer, or None where the SDK must read it."""
+    if stored.status != 200 or "json" not in stored.content_type:
+        return None
+    return read_chat_body(stored.json_body, model)
+
+
+def _reply(response: models.ChatCompletionResponse, model: str, latency_s: float) -> Reply:
+    """The `Reply` of a chat response."""
+    choice = response.choices[0] if response.choices else None
+    text = content_text(choice.message.content) if choice and choice.message else ""
+    finish_reason = str(choice.finish_reason) if choice is not None else None
+    usage = Usage(
+        prompt_tokens=response.usage.prompt_tokens or 0,
+        completion_tokens=response.usage.completion_tokens or 0,
+        total_tokens=response.usage.total_tokens or 0,
+    )
+    return Reply(
+        text=text,
+        finish_reason=finish_reason,
+        usage=usage,
+        latency_s=latency_s,
+        model=response.model or model,
+    )
+
+
+def _count(reply: Reply, recorder: CaseRecorder | None, model_latency_s: float) -> Reply:
+    """Adds a reply's tokens, latency and finish reason to its case; returns the reply."""
+    if recorder is not None:
+        recorder.add_completion(
+            prompt_tokens=reply.usage.prompt_tokens,
+            completion_tokens=reply.usage.completion_tokens,
+            latency_s=model_latency_s,
+            finish_reason=reply.finish_reason,
+        )
+    return reply
+
+
 def _api_error(
     error: errors.MistralError | errors.NoResponseError,
     endpoint: str,
@@ -314,6 +382,8 @@ def _api_error(
     attempts: int,
 ) -> LLMAPIError:
     """The SDK's error as an `LLMAPIError`: an infrastructure error with one readable line."""
+    from mistralai.client import errors
+
     where = f"{endpoint} (model {model})"
     if isinstance(error, errors.NoResponseError):
         return LLMAPIError(f"{where}: {error}", endpoint=endpoint, model=model, attempts=attempts)

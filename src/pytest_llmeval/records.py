@@ -7,9 +7,24 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .transport import CallStats
+    from .store import StoreRequest
 
 MESSAGE_LIMIT = 300
+
+
+@dataclass
+class CallStats:
+    """What one model call cost: attempts, retries and whether the store answered it."""
+
+    endpoint: str
+    model: str | None
+    attempts: int = 0
+    retries: int = 0
+    store_hit: bool = False
+    store_miss: bool = False
+    # The recording this call wrote (request, sample index), so that it can be taken back
+    # when the SDK then rejects the body.
+    recorded: tuple[StoreRequest, int] | None = None
 
 
 class SampleCounter:
@@ -24,6 +39,11 @@ class SampleCounter:
             index = self._seen.get(key, 0)
             self._seen[key] = index + 1
             return index
+
+    def peek(self, key: str) -> int:
+        """The index `next(key)` would return, without taking it."""
+        with self._lock:
+            return self._seen.get(key, 0)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypedDict
 
+from pytest_llmeval.categories import CATEGORIES
 from pytest_llmeval.errors import BaselineError
 from pytest_llmeval.gate import (
     GateResult,
@@ -27,7 +28,6 @@ from pytest_llmeval.gate import (
     group_reasons,
 )
 from pytest_llmeval.stats import mcnemar_one_sided, wilson_interval
-from pytest_llmeval.strict_json import CATEGORIES
 
 SCHEMA_VERSION = 1
 

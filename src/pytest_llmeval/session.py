@@ -56,6 +56,7 @@ class EvalSession:
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
         self._order: dict[str, int] = {}
+        self._looked_ahead = 0  # items before this index were prefetched already
         self._interactor: Any = None
 
     # -- the endpoint -----------------------------------------------------------------------
@@ -148,9 +149,8 @@ class EvalSession:
     def start_item(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         self.current = item
         if self.settings.model and SETTINGS_KEY in item.stash:
-            # Importing the SDK and starting the client happen here, before the first eval
-            # case's setup, so that no case's duration includes them.
-            self.endpoint.start()
+            # Here, before the case's setup: a reply is read or sent outside its duration. The
+            # SDK is imported and the client started by the first request that needs them.
             self._prefetch(item, nextitem)
 
     def finish_item(self) -> None:
@@ -187,7 +187,10 @@ class EvalSession:
             if nextitem is not None:
                 yield nextitem
             return
-        yield from items[start : start + window + 1]
+        # Each item is looked at once: the window moves on by one test at a time.
+        end = start + window + 1
+        begin, self._looked_ahead = max(start, self._looked_ahead), max(end, self._looked_ahead)
+        yield from items[begin:end]
 
     def _xdist_pending(self) -> list[Any] | None:
         """The indices an xdist worker has been given but not run yet, or None without xdist.
@@ -220,7 +223,18 @@ class EvalSession:
         if "tools" in case.meta and "tools" not in params:
             # A function-calling sample's tools are part of its request, as in fine-tuning.
             params["tools"] = case.meta["tools"]
-        future = self.endpoint.submit_chat(messages, params, recorder=self.recorder(item))
+        recorder = self.recorder(item)
+        future: concurrent.futures.Future[Reply]
+        try:
+            # A recorded reply is read here and now: cheaper than a trip to the loop thread.
+            reply = self.endpoint.replayed_chat(messages, params, recorder=recorder)
+        except Exception:  # an unreadable store: the SDK's path reports it on this case
+            reply = None
+        if reply is not None:
+            future = concurrent.futures.Future()
+            future.set_result(reply)
+        else:
+            future = self.endpoint.submit_chat(messages, params, recorder=recorder)
         item.stash[REPLY_KEY] = future
         return future
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import itertools
 import json
@@ -13,11 +14,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pytest_llmeval.atomic import write_atomic
 from pytest_llmeval.errors import ReplayMissError, SecretLeakError
+
+if TYPE_CHECKING:
+    from pytest_llmeval.records import CallStats, SampleCounter
 
 #: `--llm-record-mode`: replay only; replay hits and record misses; record everything anew.
 RECORD_MODES = ("none", "new_episodes", "all")
@@ -121,16 +125,28 @@ def endpoint_path(path: str) -> str:
 
 @dataclass(frozen=True)
 class StoredResponse:
-    """A recorded response: what the transport hands back to the SDK on a replay hit."""
+    """A recorded response: what the transport hands back to the SDK on a replay hit.
+
+    `json_body` is the body as parsed JSON when it was recorded as JSON, else None; `body`
+    is its bytes, made on first use (a replay read without the SDK never needs them).
+    """
 
     status: int
     headers: Mapping[str, str]
-    body: bytes
+    body_bytes: bytes | None = None
+    json_body: Any = None
 
     @property
     def content_type(self) -> str:
         """The recorded `content-type` header ("" when none was recorded)."""
         return self.headers.get("content-type", "")
+
+    @cached_property
+    def body(self) -> bytes:
+        if self.body_bytes is not None:
+            return self.body_bytes
+        # Compact re-serialization: the SDK parses it to the same response model.
+        return json.dumps(self.json_body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class _CorruptRecording(Exception):
@@ -148,6 +164,7 @@ class ReplayStore:
 
     def __init__(self, root: str | os.PathLike[str], *, secrets: Sequence[str] = ()) -> None:
         self.root = Path(root)
+        self._root_text = str(self.root)
         self._secrets = tuple(_usable_secrets(secrets))
         self._lock = threading.Lock()
         # (method, path) -> digests of its recorded requests, for explain_miss; built on the
@@ -170,8 +187,14 @@ class ReplayStore:
 
         A corrupt file is left in place (`explain_miss` names it); recording again replaces it.
         """
+        # A plain string path: a replayed session builds one per call, and pathlib's
+        # joining costs more than reading the file.
+        digest = request.digest
+        name = os.path.join(
+            self._root_text, _slug(request.path), digest[:2], f"{self.key(request, sample)}.json"
+        )
         try:
-            document = _read_recording(self.file_for(request, sample))
+            document = _read_recording(name)
         except (FileNotFoundError, _CorruptRecording):
             return None
         return _response_from(document)
@@ -215,6 +238,12 @@ class ReplayStore:
             if index is not None and request.body is not None:
                 index.add(request.digest, request.body, target)
         return target
+
+    def discard(self, request: StoreRequest, sample: int = 0) -> None:
+        """Removes a recording (one the SDK rejected after it was written), if it is there."""
+        self.file_for(request, sample).unlink(missing_ok=True)
+        with self._lock:
+            self._index.pop((request.method, request.path), None)  # rebuilt on the next miss
 
     def explain_miss(self, request: StoreRequest, sample: int = 0) -> str:
         """One line on why `request` has no recording, from the nearest one of its endpoint.
@@ -394,10 +423,11 @@ class _EndpointIndex:
         return best[1] if best is not None else None
 
 
-def _read_recording(file: Path) -> dict[str, Any]:
+def _read_recording(file: Path | str) -> dict[str, Any]:
     """The parsed recording; raises _CorruptRecording saying what is wrong with it."""
     try:
-        text = file.read_text(encoding="utf-8")
+        with open(file, encoding="utf-8") as stream:
+            text = stream.read()
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError) as error:
@@ -445,15 +475,14 @@ def _encode_body(body: bytes) -> dict[str, Any]:
 
 def _response_from(document: Mapping[str, Any]) -> StoredResponse:
     response = document["response"]
+    headers = {"content-type": response.get("content_type", "")}
     if "body" in response:
-        # Compact re-serialization: the SDK parses it to the same response model.
-        body = json.dumps(response["body"], separators=(",", ":"), ensure_ascii=False).encode()
-    elif "body_text" in response:
+        return StoredResponse(response["status"], headers, json_body=response["body"])
+    if "body_text" in response:
         body = response["body_text"].encode("utf-8")
     else:
         body = base64.b64decode(response["body_base64"])
-    content_type = response.get("content_type", "")
-    return StoredResponse(response["status"], {"content-type": content_type}, body)
+    return StoredResponse(response["status"], headers, body)
 
 
 def _body_differences(current: Mapping[str, Any], recorded: Mapping[str, Any]) -> Iterator[str]:
@@ -523,6 +552,7 @@ def _ranges(numbers: Sequence[int]) -> str:
     return ", ".join(parts)
 
 
+@functools.lru_cache(maxsize=64)
 def _slug(path: str) -> str:
     """The endpoint path as a safe folder name: `/v1/chat/completions` -> `v1-chat-completions`."""
     route = path.partition("?")[0]
@@ -550,3 +580,44 @@ def _without_nulls(value: Any) -> Any:
 
 def _usable_secrets(secrets: Iterable[str]) -> Iterator[str]:
     return (secret for secret in secrets if secret and len(secret) >= MIN_SECRET_LENGTH)
+
+
+@dataclass(frozen=True)
+class ReplayHit:
+    """A recording found for a request: its key, its sample index and the response."""
+
+    key: str
+    sample: int
+    response: StoredResponse
+    samples: SampleCounter | None
+
+
+class Replayer:
+    """Finds the recording that answers a request, for the transport and the endpoint."""
+
+    def __init__(self, store: ReplayStore, mode: str) -> None:
+        if mode not in RECORD_MODES:
+            raise ValueError(f"record mode must be one of {', '.join(RECORD_MODES)}, not {mode!r}")
+        self.store = store
+        self.mode = mode
+
+    def find(self, request: StoreRequest, samples: SampleCounter | None) -> ReplayHit | None:
+        """The recording that would answer `request` now, if any; nothing is taken yet.
+
+        The sample index is the next one of `samples` (the case's counter) for this request.
+        `take()` the hit to use it, so that a caller may look, decide it cannot use the
+        answer, and send the request after all with the same index.
+        """
+        if self.mode == "all":
+            return None
+        key = self.store.key(request, 0)
+        sample = samples.peek(key) if samples is not None else 0
+        stored = self.store.load(request, sample)
+        return None if stored is None else ReplayHit(key, sample, stored, samples)
+
+    def take(self, hit: ReplayHit, stats: CallStats | None) -> None:
+        """Uses `hit`: its sample index is taken and the call counts as replayed."""
+        if hit.samples is not None:
+            hit.samples.next(hit.key)
+        if stats is not None:
+            stats.store_hit = True

@@ -18,6 +18,26 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import extend, validator_for
 from referencing.exceptions import Unresolvable
 
+from pytest_llmeval.categories import (
+    CATEGORIES,
+    EMPTY_OUTPUT,
+    ENUM_VIOLATION,
+    FENCED_JSON,
+    FORMAT_VIOLATION,
+    LEADING_TEXT,
+    LENGTH_VIOLATION,
+    MALFORMED_JSON,
+    MISSING_FIELD,
+    MULTIPLE_JSON,
+    NO_JSON_START,
+    RANGE_VIOLATION,
+    SCHEMA_VIOLATION,
+    TRAILING_TEXT,
+    TYPE_MISMATCH,
+    UNEXPECTED_FIELD,
+    UNTERMINATED_JSON,
+    VALID,
+)
 from pytest_llmeval.errors import InvalidSchemaError
 
 __all__ = [
@@ -46,45 +66,6 @@ __all__ = [
     "failure_message",
     "parse_json",
 ]
-
-EMPTY_OUTPUT: Final = "empty_output"
-NO_JSON_START: Final = "no_json_start"
-UNTERMINATED_JSON: Final = "unterminated_json"
-MALFORMED_JSON: Final = "malformed_json"
-FENCED_JSON: Final = "fenced_json"
-MULTIPLE_JSON: Final = "multiple_json"
-LEADING_TEXT: Final = "leading_text"
-TRAILING_TEXT: Final = "trailing_text"
-MISSING_FIELD: Final = "missing_field"
-TYPE_MISMATCH: Final = "type_mismatch"
-UNEXPECTED_FIELD: Final = "unexpected_field"
-ENUM_VIOLATION: Final = "enum_violation"
-RANGE_VIOLATION: Final = "range_violation"
-LENGTH_VIOLATION: Final = "length_violation"
-FORMAT_VIOLATION: Final = "format_violation"
-SCHEMA_VIOLATION: Final = "schema_violation"
-VALID: Final = "valid"
-
-#: The 17 categories in the order of the taxonomy table: the first rule that matches wins.
-CATEGORIES: Final[tuple[str, ...]] = (
-    EMPTY_OUTPUT,
-    NO_JSON_START,
-    UNTERMINATED_JSON,
-    MALFORMED_JSON,
-    FENCED_JSON,
-    MULTIPLE_JSON,
-    LEADING_TEXT,
-    TRAILING_TEXT,
-    MISSING_FIELD,
-    TYPE_MISMATCH,
-    UNEXPECTED_FIELD,
-    ENUM_VIOLATION,
-    RANGE_VIOLATION,
-    LENGTH_VIOLATION,
-    FORMAT_VIOLATION,
-    SCHEMA_VIOLATION,
-    VALID,
-)
 
 #: Containers nested deeper than this are `malformed_json` ("too deep"), even when the text
 #: is also cut off. A fixed limit keeps the verdict independent of the caller's stack depth

@@ -13,8 +13,8 @@ from email.utils import parsedate_to_datetime
 import httpx2
 
 from .errors import LLMAPIError
-from .records import SampleCounter
-from .store import RECORD_MODES, ReplayStore, StoreRequest
+from .records import CallStats, SampleCounter
+from .store import Replayer, StoreRequest
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Only these endpoints are deterministic enough to replay; uploads and batch jobs create ids.
@@ -26,18 +26,6 @@ _RECORDED_PREFIXES = (
     "/v1/embeddings",
     "/v1/models/",
 )
-
-
-@dataclass
-class CallStats:
-    """What one SDK call cost: attempts, retries and whether the store answered it."""
-
-    endpoint: str
-    model: str | None
-    attempts: int = 0
-    retries: int = 0
-    store_hit: bool = False
-    store_miss: bool = False
 
 
 current_call: contextvars.ContextVar[CallStats | None] = contextvars.ContextVar(
@@ -242,12 +230,10 @@ current_samples: contextvars.ContextVar[SampleCounter | None] = contextvars.Cont
 class ReplayTransport(httpx2.AsyncBaseTransport):
     """Answers from the store when it can; records final 2xx answers of the calls it passes on."""
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport, store: ReplayStore, mode: str) -> None:
-        if mode not in RECORD_MODES:
-            raise ValueError(f"record mode must be one of {', '.join(RECORD_MODES)}, not {mode!r}")
+    def __init__(self, inner: httpx2.AsyncBaseTransport, replayer: Replayer) -> None:
         self._inner = inner
-        self._store = store
-        self._mode = mode
+        self._replayer = replayer
+        self._store = replayer.store
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         path = request.url.path
@@ -256,21 +242,19 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         content = await request.aread()
         stored_request = StoreRequest.from_http(request.method, path, content)
         counter = current_samples.get()
+        hit = self._replayer.find(stored_request, counter)
+        if hit is not None:
+            self._replayer.take(hit, current_call.get())
+            return httpx2.Response(
+                hit.response.status,
+                headers={"content-type": hit.response.content_type},
+                content=hit.response.body,
+                request=request,
+            )
         sample = counter.next(self._store.key(stored_request, 0)) if counter is not None else 0
+        if self._replayer.mode == "none":
+            raise self._store.miss_error(stored_request, sample)
         stats = current_call.get()
-        if self._mode != "all":
-            stored = self._store.load(stored_request, sample)
-            if stored is not None:
-                if stats is not None:
-                    stats.store_hit = True
-                return httpx2.Response(
-                    stored.status,
-                    headers={"content-type": stored.content_type},
-                    content=stored.body,
-                    request=request,
-                )
-            if self._mode == "none":
-                raise self._store.miss_error(stored_request, sample)
         if stats is not None:
             stats.store_miss = True
         response = await self._inner.handle_async_request(request)
@@ -283,6 +267,8 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         await asyncio.to_thread(
             self._store.save, stored_request, sample, response.status_code, content_type, body
         )
+        if stats is not None:
+            stats.recorded = (stored_request, sample)
         return httpx2.Response(
             response.status_code,
             headers={"content-type": content_type},

@@ -41,7 +41,15 @@ DEFAULT_JUDGE_SCORE = 5
 DEFAULT_RATE_HANG_S = 30.0
 
 _MATCH_KEYS = ("endpoint", "model", "match", "system", "contains")
-_CHAT_ANSWER_KEYS = ("reply", "reply_chunks", "replies", "echo", "finish_reason", "truncate_at")
+_CHAT_ANSWER_KEYS = (
+    "reply",
+    "reply_chunks",
+    "replies",
+    "echo",
+    "body",
+    "finish_reason",
+    "truncate_at",
+)
 _MODERATION_ANSWER_KEYS = ("flag",)
 _FAULT_KEYS = ("latency_s", "fail", "retry_after", "retry_after_ms", "status", "hang_s", "rates")
 _RULE_KEYS = frozenset(_MATCH_KEYS + _CHAT_ANSWER_KEYS + _MODERATION_ANSWER_KEYS + _FAULT_KEYS)
@@ -149,6 +157,8 @@ class Rule:
     finish_reason: str | None = None
     truncate_at: int | None = None
     flag: tuple[str, ...] | None = None
+    #: A whole response body sent as is instead of a completion (odd or broken answers).
+    body: Mapping[str, Any] | None = None
     faults: Faults = field(default_factory=Faults)
     #: Where the rule came from, e.g. "rules.jsonl, line 3", for error messages.
     source: str = ""
@@ -335,11 +345,14 @@ def _parse_rule(data: object, where: str) -> Rule:
         raise _Invalid(f"a rule must be a JSON object, not {_json_type(data)}")
     _reject_unknown(data, sorted(_RULE_KEYS), "key")
     endpoints = _parse_endpoints(data.get("endpoint", "chat"))
-    answers = [key for key in ("reply", "reply_chunks", "replies", "echo") if key in data]
+    answers = [key for key in ("reply", "reply_chunks", "replies", "echo", "body") if key in data]
     if len(answers) > 1:
         raise _Invalid(
-            f"give only one of 'reply', 'reply_chunks', 'replies', 'echo', not {answers}"
+            f"give only one of 'reply', 'reply_chunks', 'replies', 'echo', 'body', not {answers}"
         )
+    body = data.get("body")
+    if body is not None and not isinstance(body, Mapping):
+        raise _Invalid("'body' must be a JSON object: the whole response body")
     chat_keys = [key for key in _CHAT_ANSWER_KEYS if key in data]
     if chat_keys and not endpoints & {"chat", "judge"}:
         raise _Invalid(
@@ -378,6 +391,7 @@ def _parse_rule(data: object, where: str) -> Rule:
         finish_reason=finish_reason,
         truncate_at=truncate_at,
         flag=_optional_strings(data, "flag"),
+        body=body,
         faults=parse_faults({key: data[key] for key in _FAULT_KEYS if key in data}),
         source=where,
     )

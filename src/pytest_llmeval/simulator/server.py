@@ -453,6 +453,8 @@ class Simulator:
             failure = self._apply_faults(faults, key, request.attempt)
             if failure is not None:
                 return failure
+        if rule is not None and rule.body is not None:
+            return _Reply(200, dict(rule.body))
         sample = self._next_sample(key) if rule is not None and rule.replies else 0
         answer = compose_chat_answer(rule, conversation, body, sample)
         content: Any = (

@@ -1,0 +1,163 @@
+"""What a model call returns (`Reply`, `Usage`, `ModelInfo`), and reading a recorded chat body.
+
+No SDK import here: a session that only replays recorded chat completions never loads the
+Mistral SDK (about half a second of start-up), see `read_chat_body`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .messages import content_text
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The model's answer to one chat request. `str(reply)` is its text."""
+
+    text: str
+    finish_reason: str | None
+    usage: Usage
+    latency_s: float
+    model: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model card: a fine-tuned model's `root` is the base model it was tuned from."""
+
+    id: str
+    type: str
+    root: str | None
+    card: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def base_model(self) -> str:
+        return self.root or self.id
+
+
+# The parts of a chat completion body this reader vouches for; a body with anything else in
+# a choice or its message (tool calls, log probabilities, image chunks, ...) is left to the
+# SDK's own models.
+_CHOICE_KEYS = frozenset({"index", "finish_reason", "message"})
+_MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "prefix"})
+_TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def read_chat_body(body: Any, model: str) -> Reply | None:
+    """The `Reply` in a recorded chat completion body, or None when the SDK must read it.
+
+    Accepts only the plain shape: the fields the SDK's `ChatCompletionResponse` requires,
+    with their types, one choice whose message is text (a string, null, or text chunks) and
+    no tool calls. For such a body the SDK's models give the same reply (a test checks this);
+    anything else, however slightly unusual, returns None and goes through the SDK, which
+    answers it or rejects it as it always does.
+    """
+    if not isinstance(body, dict):
+        return None
+    if not (
+        _is_str(body.get("id"))
+        and _is_str(body.get("object"))
+        and _is_str(body.get("model"))
+        and _is_int(body.get("created"))
+    ):
+        return None
+    usage = _usage(body.get("usage"))
+    choices = body.get("choices")
+    if usage is None or not isinstance(choices, list) or len(choices) > 1:
+        return None
+    text, finish_reason = "", None
+    if choices:
+        choice = choices[0]
+        if not isinstance(choice, dict) or not _only(choice, _CHOICE_KEYS):
+            return None
+        finish_reason = choice.get("finish_reason")
+        if not _is_int(choice.get("index")) or not _is_str(finish_reason):
+            return None
+        message = choice.get("message")
+        if message is not None:
+            read = _message_text(message)
+            if read is None:
+                return None
+            text = read
+    if not text.isascii() and not _encodable(text):
+        return None  # a lone surrogate: the SDK's own JSON reader decides about it
+    return Reply(
+        text=text,
+        finish_reason=finish_reason,
+        usage=usage,
+        latency_s=0.0,
+        model=body["model"] or model,
+    )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _message_text(message: Any) -> str | None:
+    if not isinstance(message, dict) or not _only(message, _MESSAGE_KEYS):
+        return None
+    if message.get("role", "assistant") != "assistant" or message.get("tool_calls") is not None:
+        return None
+    prefix = message.get("prefix")
+    if prefix is not None and not isinstance(prefix, bool):
+        return None
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return content_text(content)
+    if not isinstance(content, list):
+        return None
+    for chunk in content:
+        if not (
+            isinstance(chunk, dict)
+            and chunk.keys() == {"type", "text"}
+            and chunk["type"] == "text"
+            and isinstance(chunk["text"], str)
+        ):
+            return None
+    return content_text(content)
+
+
+def _usage(usage: Any) -> Usage | None:
+    if not isinstance(usage, dict):
+        return None
+    counts = []
+    for name in _TOKEN_FIELDS:
+        count = usage.get(name, 0)
+        if count is not None and not _is_int(count):
+            return None
+        counts.append(count or 0)
+    audio, tier = usage.get("prompt_audio_seconds"), usage.get("service_tier")
+    if (audio is not None and not _is_int(audio)) or (tier is not None and not _is_str(tier)):
+        return None
+    return Usage(*counts)
+
+
+def _only(mapping: dict[str, Any], allowed: frozenset[str]) -> bool:
+    """True when every key of `mapping` outside `allowed` is null."""
+    return all(value is None for key, value in mapping.items() if key not in allowed)
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
