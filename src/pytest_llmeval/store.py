@@ -105,6 +105,7 @@ class StoreRequest:
         return f"{self.method} {self.path}" + (f" (model {model})" if model else "")
 
 
+@functools.lru_cache(maxsize=256)
 def endpoint_path(path: str) -> str:
     """`path` (or a URL) from its `/v1` segment on, with the query string kept.
 
@@ -426,8 +427,8 @@ class _EndpointIndex:
 def _read_recording(file: Path | str) -> dict[str, Any]:
     """The parsed recording; raises _CorruptRecording saying what is wrong with it."""
     try:
-        with open(file, encoding="utf-8") as stream:
-            text = stream.read()
+        with open(file, "rb") as stream:
+            text = stream.read().decode("utf-8")
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError) as error:
