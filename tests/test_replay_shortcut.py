@@ -7,23 +7,28 @@ These tests hold it to giving exactly what the SDK gives, on the same recordings
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import copy
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mistralai.client import models
+from mistralai.client import Mistral
 
-from pytest_llmeval.endpoint import Endpoint, EndpointSettings, Reply, _reply
+from pytest_llmeval.endpoint import Endpoint, EndpointSettings, Reply, _recorded_reply, _reply
 from pytest_llmeval.errors import LLMAPIError, ReplayMissError
 from pytest_llmeval.records import CaseRecorder, GroupSettings
 from pytest_llmeval.reply import read_chat_body
 from pytest_llmeval.simulator import Simulator
+from pytest_llmeval.store import StoredResponse
 from tests.conftest import FT_MODEL, simulator_args
 
 QUESTION = [{"role": "user", "content": "Classify: I was charged twice this month."}]
@@ -201,6 +206,43 @@ def test_repeated_identical_calls_replay_their_own_samples_without_the_sdk(
     assert (again.calls, again.store_hits) == (3, 3)
 
 
+def test_calls_of_one_case_made_at_once_never_replay_the_same_sample(
+    endpoints: Any, simulator: Simulator
+) -> None:
+    simulator.add_rule({"match": "charged", "replies": ["first", "second"]})
+    live, case = endpoints("new_episodes", simulator.url), recorder()
+    assert [live.chat(QUESTION, {}, recorder=case).text for _ in range(2)] == ["first", "second"]
+    offline = endpoints("none", closed_url())
+    for _ in range(50):
+        again, start = recorder(), threading.Barrier(2)
+
+        def ask(again: CaseRecorder = again, start: threading.Barrier = start) -> str:
+            start.wait()
+            return offline.chat(QUESTION, {}, recorder=again).text
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            answers = sorted(pool.map(lambda _: ask(), range(2)))
+        assert answers == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"model": "mistral-large-latest"}, id="model-twice"),
+        pytest.param({"metadata": {1: "x"}}, id="int-key"),
+        pytest.param({"stop": ("\n",)}, id="tuple"),
+    ],
+)
+def test_arguments_that_are_not_plain_json_are_not_guessed_at(
+    endpoints: Any, simulator: Simulator, params: dict[str, Any]
+) -> None:
+    # Recorded with what each would look like as JSON; the SDK would not send that for them.
+    as_json = json.loads(json.dumps({k: v for k, v in params.items() if k != "model"}))
+    endpoints("all", simulator.url).chat(QUESTION, as_json, recorder=recorder())
+    offline = endpoints("none", closed_url())
+    assert offline.replayed_chat(QUESTION, params, recorder=recorder()) is None
+
+
 # -- the reader never disagrees with the SDK's models -----------------------------------------
 
 BASE_BODY: dict[str, Any] = {
@@ -219,7 +261,12 @@ BASE_BODY: dict[str, Any] = {
 }
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.sampled_from(["\ud800", "caf\u00e9", ""]),  # a lone surrogate, as json.loads gives
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
     max_leaves=6,
 )
@@ -282,14 +329,58 @@ def bodies(draw: st.DrawFn) -> Any:
     return body
 
 
+class _Answer(httpx2.AsyncBaseTransport):
+    """Answers every request with one recorded response, as the replay transport would."""
+
+    def __init__(self, stored: StoredResponse) -> None:
+        self.stored = stored
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(
+            self.stored.status,
+            headers={"content-type": self.stored.content_type},
+            content=self.stored.body,
+            request=request,
+        )
+
+
+def sdk_reply(stored: StoredResponse) -> Reply | None:
+    """The reply the SDK's own path makes of a recording, or None when it fails on it."""
+    client = Mistral(
+        api_key="test",
+        server_url="http://127.0.0.1:9",
+        async_client=httpx2.AsyncClient(transport=_Answer(stored)),
+    )
+    try:
+        response = asyncio.run(client.chat.complete_async(model=FT_MODEL, messages=QUESTION))
+    except Exception:
+        return None
+    return _reply(response, FT_MODEL, 0.0)
+
+
+content_types = st.just("application/json") | st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json; charset=iso-8859-1",
+        "text/json",
+        "application/problem+json",
+    ]
+)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(bodies())
-def test_the_reader_gives_the_sdks_reply_or_leaves_the_body_to_it(body: Any) -> None:
-    read = read_chat_body(body, FT_MODEL)
+@given(bodies(), content_types)
+def test_the_reader_gives_the_sdks_reply_or_leaves_the_body_to_it(
+    body: Any, content_type: str
+) -> None:
+    stored = StoredResponse(200, {"content-type": content_type}, json_body=body)
+    read = _recorded_reply(stored, FT_MODEL)
     if read is None:
         return  # the SDK's path decides; nothing to compare
-    response = models.ChatCompletionResponse.model_validate_json(json.dumps(body))
-    same_reply(read, _reply(response, FT_MODEL, 0.0))
+    through_sdk = sdk_reply(stored)
+    assert through_sdk is not None, "the shortcut answered where the SDK fails"
+    same_reply(read, through_sdk)
 
 
 def test_the_plain_recorded_shape_is_read_without_the_sdk() -> None:
@@ -305,6 +396,8 @@ REPLAY_SUITE = """
 import pytest
 from pytest_llmeval import cases
 
+@pytest.mark.llm_metric("answers", threshold=0.9)
+@pytest.mark.llm_prompt(system="Answer tickets.", temperature=0.0, max_tokens=50)
 @pytest.mark.parametrize("case", cases("tickets.jsonl"))
 def test_answer(case, llm_reply):
     assert llm_reply.text == case.expected
@@ -346,3 +439,9 @@ def test_a_replayed_session_gives_the_same_results_without_loading_the_sdk(
     assert replay["usage"]["store_hits"] == 6
     assert replay["usage"]["prompt_tokens"] == live["usage"]["prompt_tokens"]
     assert replay["usage"]["completion_tokens"] == live["usage"]["completion_tokens"]
+
+
+def test_the_prompt_parameters_checked_without_the_sdk_are_the_sdks() -> None:
+    from pytest_llmeval.markers import COMMON_PROMPT_PARAMS, prompt_params
+
+    assert prompt_params() >= COMMON_PROMPT_PARAMS

@@ -166,6 +166,18 @@ class Endpoint:
 
             loop.close(close_client)
 
+    async def _save_answer(self, stats: CallStats) -> None:
+        """Saves the call's answer to the store once the SDK has accepted it.
+
+        The transport leaves it on the call's stats instead of saving it, so that an answer
+        the SDK rejects is never recorded and a replay never answers where the live call
+        failed.
+        """
+        answer, stats.to_record = stats.to_record, None
+        if answer is not None:
+            # Off the loop (the write fsyncs), so other calls' timers do not stall behind it.
+            await asyncio.to_thread(self.store.save, *answer)
+
     def submit(
         self,
         call: Callable[[Mistral], Awaitable[T]],
@@ -188,12 +200,17 @@ class Endpoint:
                 # The SDK builds and parses on the loop thread: holding a slot first spreads that
                 # work out instead of building a whole prefetch window at once.
                 async with self._slots():
-                    return await call(client)
+                    try:
+                        result = await call(client)
+                    except (errors.MistralError, errors.NoResponseError):
+                        stats.to_record = None  # the SDK refused the answer: not recorded
+                        raise
+                    except Exception:
+                        await self._save_answer(stats)  # ours failed on an accepted answer
+                        raise
+                    await self._save_answer(stats)
+                    return result
             except (errors.MistralError, errors.NoResponseError) as error:
-                if isinstance(error, errors.ResponseValidationError) and stats.recorded:
-                    # Only bodies the SDK accepts stay recorded: a replay never answers
-                    # where the live call failed.
-                    self.store.discard(*stats.recorded)
                 raise _api_error(error, endpoint, model, stats.attempts) from None
             finally:
                 if recorder is not None:
@@ -227,10 +244,9 @@ class Endpoint:
 
             stats = current_call.get()
             replayed = stats is not None and stats.store_hit
-            # Time spent on a replay is the SDK's, not the model's.
-            return _count(
-                _reply(response, model_id, latency), recorder, 0.0 if replayed else latency
-            )
+            # Time spent on a replay is the SDK's, not the model's: a replay's latency is 0.
+            latency = 0.0 if replayed else latency
+            return _count(_reply(response, model_id, latency), recorder, latency)
 
         return self.submit(call, recorder=recorder, endpoint=_CHAT_PATH, model=model_id)
 
@@ -259,17 +275,13 @@ class Endpoint:
         if request is None:
             return None
         samples = recorder.samples if recorder is not None else None
-        hit = self.replayer.find(request, samples)
-        if hit is None:
-            return None
-        reply = _recorded_reply(hit.response, model_id)
+        _, reply = self.replayer.replay(
+            request, samples, lambda stored: _recorded_reply(stored, model_id), claim_on_miss=False
+        )
         if reply is None:
             return None
-        # Nothing is taken or counted before the reply is sure.
-        stats = CallStats(endpoint=_CHAT_PATH, model=model_id)
-        self.replayer.take(hit, stats)
         if recorder is not None:
-            recorder.add_call(stats)
+            recorder.add_call(CallStats(endpoint=_CHAT_PATH, model=model_id, store_hit=True))
         return _count(reply, recorder, 0.0)
 
     def chat(
@@ -321,25 +333,53 @@ def _chat_request(
     """The store's view of the body `chat.complete_async` sends for these arguments.
 
     Built without the SDK's request model: the arguments as JSON, with the one default the
-    SDK always adds (`"stream": false`). This is a guess, and a safe one. The SDK's
-    serialization depends only on the JSON value of plain arguments, and serializing its
-    own output again changes nothing; so if this body is one the SDK once sent (a
+    SDK always adds (`"stream": false`). This is a guess, and a safe one. For plain JSON
+    arguments (dicts with string keys, lists, strings, numbers, booleans, None: exactly
+    these types) the SDK's serialization depends only on their JSON value, and serializing
+    its own output again changes nothing; so if this body is one the SDK once sent (a
     recording has its digest), the SDK sends exactly this body for these arguments too.
     A guess the SDK would not make finds no recording, and the call takes the SDK's path.
-    Arguments that are not plain JSON (an SDK model object, a set) are not guessed at.
+    Anything else (an SDK model object, a tuple, an int dict key, `model=` or `messages=`
+    among the parameters) is not guessed at.
     """
-    body: dict[str, Any] = {"stream": False, **params, "model": model, "messages": messages}
-    request = StoreRequest("POST", _CHAT_PATH, body=body)
-    try:
-        request.digest  # noqa: B018 - computed now, so that a non-JSON argument shows here
-    except (TypeError, ValueError):
+    if "model" in params or "messages" in params:
+        return None  # the SDK refuses a second value for its own arguments
+    if not _plain_json(messages) or not _plain_json(params):
         return None
-    return request
+    body: dict[str, Any] = {"stream": False, **params, "model": model, "messages": messages}
+    return StoreRequest("POST", _CHAT_PATH, body=body)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain_json(value: Any, depth: int = 0) -> bool:
+    """True for JSON made of exactly dict (string keys), list, str, int, float, bool, None."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if depth > 64:
+        return False
+    if kind is dict:
+        return all(type(key) is str and _plain_json(item, depth + 1) for key, item in value.items())
+    if kind is list:
+        return all(_plain_json(item, depth + 1) for item in value)
+    return False
 
 
 def _recorded_reply(stored: StoredResponse, model: str) -> Reply | None:
-    """The reply in a recorded chat answer, or None where the SDK must read it."""
-    if stored.status != 200 or "json" not in stored.content_type:
+    """The reply in a recorded chat answer, or None where the SDK must read it.
+
+    Only a 200 recorded as JSON, with a content type the SDK takes as `application/json`
+    and decodes as UTF-8 (the charset, if any, is UTF-8).
+    """
+    if stored.status != 200 or stored.json_body is None:
+        return None
+    media_type, _, parameters = stored.content_type.partition(";")
+    if media_type.strip().lower() != "application/json":
+        return None
+    charset = parameters.strip().lower().replace(" ", "").replace('"', "")
+    if charset not in ("", "charset=utf-8", "charset=utf8"):
         return None
     return read_chat_body(stored.json_body, model)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .store import StoreRequest
+
+T = TypeVar("T")
 
 MESSAGE_LIMIT = 300
 
@@ -22,9 +25,9 @@ class CallStats:
     retries: int = 0
     store_hit: bool = False
     store_miss: bool = False
-    # The recording this call wrote (request, sample index), so that it can be taken back
-    # when the SDK then rejects the body.
-    recorded: tuple[StoreRequest, int] | None = None
+    # A response to record once the SDK has accepted it: (request, sample, status,
+    # content type, body). Saved by the endpoint; dropped when the SDK rejects the body.
+    to_record: tuple[StoreRequest, int, int, str, bytes] | None = None
 
 
 class SampleCounter:
@@ -40,10 +43,17 @@ class SampleCounter:
             self._seen[key] = index + 1
             return index
 
-    def peek(self, key: str) -> int:
-        """The index `next(key)` would return, without taking it."""
+    def claim(
+        self, key: str, look: Callable[[int], T | None], *, claim_on_miss: bool
+    ) -> tuple[int, T | None]:
+        """`look(index)` at the next index of `key`, which is taken when it finds something
+        (or always, with `claim_on_miss`): atomic, so concurrent calls never share an index."""
         with self._lock:
-            return self._seen.get(key, 0)
+            index = self._seen.get(key, 0)
+            found = look(index)
+            if found is not None or claim_on_miss:
+                self._seen[key] = index + 1
+            return index, found
 
 
 @dataclass

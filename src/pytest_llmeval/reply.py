@@ -54,6 +54,8 @@ class ModelInfo:
 _CHOICE_KEYS = frozenset({"index", "finish_reason", "message"})
 _MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "prefix"})
 _TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_BODY_KEYS = frozenset({"id", "object", "model", "created", "usage", "choices"})
+_USAGE_KEYS = frozenset({*_TOKEN_FIELDS, "prompt_audio_seconds", "service_tier"})
 
 
 def read_chat_body(body: Any, model: str) -> Reply | None:
@@ -72,6 +74,7 @@ def read_chat_body(body: Any, model: str) -> Reply | None:
         and _is_str(body.get("object"))
         and _is_str(body.get("model"))
         and _is_int(body.get("created"))
+        and _only_scalars(body, _BODY_KEYS)
     ):
         return None
     usage = _usage(body.get("usage"))
@@ -92,8 +95,8 @@ def read_chat_body(body: Any, model: str) -> Reply | None:
             if read is None:
                 return None
             text = read
-    if not text.isascii() and not _encodable(text):
-        return None  # a lone surrogate: the SDK's own JSON reader decides about it
+    if not _is_str(text):
+        return None
     return Reply(
         text=text,
         finish_reason=finish_reason,
@@ -101,14 +104,6 @@ def read_chat_body(body: Any, model: str) -> Reply | None:
         latency_s=0.0,
         model=body["model"] or model,
     )
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _message_text(message: Any) -> str | None:
@@ -147,6 +142,8 @@ def _usage(usage: Any) -> Usage | None:
     audio, tier = usage.get("prompt_audio_seconds"), usage.get("service_tier")
     if (audio is not None and not _is_int(audio)) or (tier is not None and not _is_str(tier)):
         return None
+    if not _only_scalars(usage, _USAGE_KEYS):
+        return None
     return Usage(*counts)
 
 
@@ -155,8 +152,27 @@ def _only(mapping: dict[str, Any], allowed: frozenset[str]) -> bool:
     return all(value is None for key, value in mapping.items() if key not in allowed)
 
 
+def _only_scalars(mapping: dict[str, Any], known: frozenset[str]) -> bool:
+    """True when every key of `mapping` outside `known` holds null, a boolean, an integer or
+    a string: what the SDK ignores without a second thought (no nesting, no NaN)."""
+    return all(
+        value is None or type(value) in (bool, int) or _is_str(value)
+        for key, value in mapping.items()
+        if key not in known
+    )
+
+
 def _is_str(value: Any) -> bool:
-    return isinstance(value, str)
+    """A string the SDK's path can encode: no lone surrogate (as `\\ud800` can give)."""
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_int(value: Any) -> bool:

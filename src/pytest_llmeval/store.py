@@ -10,18 +10,20 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pytest_llmeval.atomic import write_atomic
 from pytest_llmeval.errors import ReplayMissError, SecretLeakError
 
 if TYPE_CHECKING:
-    from pytest_llmeval.records import CallStats, SampleCounter
+    from pytest_llmeval.records import SampleCounter
+
+T = TypeVar("T")
 
 #: `--llm-record-mode`: replay only; replay hits and record misses; record everything anew.
 RECORD_MODES = ("none", "new_episodes", "all")
@@ -239,12 +241,6 @@ class ReplayStore:
             if index is not None and request.body is not None:
                 index.add(request.digest, request.body, target)
         return target
-
-    def discard(self, request: StoreRequest, sample: int = 0) -> None:
-        """Removes a recording (one the SDK rejected after it was written), if it is there."""
-        self.file_for(request, sample).unlink(missing_ok=True)
-        with self._lock:
-            self._index.pop((request.method, request.path), None)  # rebuilt on the next miss
 
     def explain_miss(self, request: StoreRequest, sample: int = 0) -> str:
         """One line on why `request` has no recording, from the nearest one of its endpoint.
@@ -583,18 +579,13 @@ def _usable_secrets(secrets: Iterable[str]) -> Iterator[str]:
     return (secret for secret in secrets if secret and len(secret) >= MIN_SECRET_LENGTH)
 
 
-@dataclass(frozen=True)
-class ReplayHit:
-    """A recording found for a request: its key, its sample index and the response."""
-
-    key: str
-    sample: int
-    response: StoredResponse
-    samples: SampleCounter | None
-
-
 class Replayer:
-    """Finds the recording that answers a request, for the transport and the endpoint."""
+    """Answers requests from the store, for the transport and for `Endpoint.replayed_chat`.
+
+    A case's repeated identical requests get sample indexes 0, 1, 2, ...; an index is
+    claimed under the case's counter lock together with the lookup, so two calls of one case
+    made at once never get the same index.
+    """
 
     def __init__(self, store: ReplayStore, mode: str) -> None:
         if mode not in RECORD_MODES:
@@ -602,23 +593,28 @@ class Replayer:
         self.store = store
         self.mode = mode
 
-    def find(self, request: StoreRequest, samples: SampleCounter | None) -> ReplayHit | None:
-        """The recording that would answer `request` now, if any; nothing is taken yet.
+    def replay(
+        self,
+        request: StoreRequest,
+        samples: SampleCounter | None,
+        read: Callable[[StoredResponse], T | None],
+        *,
+        claim_on_miss: bool,
+    ) -> tuple[int, T | None]:
+        """`(sample, read(recording))` for the request's next sample, or `(sample, None)`.
 
-        The sample index is the next one of `samples` (the case's counter) for this request.
-        `take()` the hit to use it, so that a caller may look, decide it cannot use the
-        answer, and send the request after all with the same index.
+        The sample index is taken when `read` accepts the recording, and also on a miss when
+        `claim_on_miss` (the caller then sends the request as that sample). In mode `all`
+        nothing is looked up.
         """
-        if self.mode == "all":
-            return None
         key = self.store.key(request, 0)
-        sample = samples.peek(key) if samples is not None else 0
-        stored = self.store.load(request, sample)
-        return None if stored is None else ReplayHit(key, sample, stored, samples)
 
-    def take(self, hit: ReplayHit, stats: CallStats | None) -> None:
-        """Uses `hit`: its sample index is taken and the call counts as replayed."""
-        if hit.samples is not None:
-            hit.samples.next(hit.key)
-        if stats is not None:
-            stats.store_hit = True
+        def look(sample: int) -> T | None:
+            if self.mode == "all":
+                return None
+            stored = self.store.load(request, sample)
+            return None if stored is None else read(stored)
+
+        if samples is None:
+            return 0, look(0)
+        return samples.claim(key, look, claim_on_miss=claim_on_miss)

@@ -14,7 +14,7 @@ import httpx2
 
 from .errors import LLMAPIError
 from .records import CallStats, SampleCounter
-from .store import Replayer, StoreRequest
+from .store import Replayer, StoredResponse, StoreRequest
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Only these endpoints are deterministic enough to replay; uploads and batch jobs create ids.
@@ -241,20 +241,21 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
             return await self._inner.handle_async_request(request)
         content = await request.aread()
         stored_request = StoreRequest.from_http(request.method, path, content)
-        counter = current_samples.get()
-        hit = self._replayer.find(stored_request, counter)
-        if hit is not None:
-            self._replayer.take(hit, current_call.get())
+        stats = current_call.get()
+        sample, stored = self._replayer.replay(
+            stored_request, current_samples.get(), _as_is, claim_on_miss=True
+        )
+        if stored is not None:
+            if stats is not None:
+                stats.store_hit = True
             return httpx2.Response(
-                hit.response.status,
-                headers={"content-type": hit.response.content_type},
-                content=hit.response.body,
+                stored.status,
+                headers={"content-type": stored.content_type},
+                content=stored.body,
                 request=request,
             )
-        sample = counter.next(self._store.key(stored_request, 0)) if counter is not None else 0
         if self._replayer.mode == "none":
             raise self._store.miss_error(stored_request, sample)
-        stats = current_call.get()
         if stats is not None:
             stats.store_miss = True
         response = await self._inner.handle_async_request(request)
@@ -263,12 +264,13 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         body = await response.aread()
         await response.aclose()
         content_type = response.headers.get("content-type", "application/json")
-        # A write (with its fsync) off the loop, so other calls' timers do not stall behind it.
-        await asyncio.to_thread(
-            self._store.save, stored_request, sample, response.status_code, content_type, body
-        )
+        answer = (stored_request, sample, response.status_code, content_type, body)
         if stats is not None:
-            stats.recorded = (stored_request, sample)
+            # Saved by the endpoint once the SDK has accepted the body (`record_accepted`),
+            # so that a replay never answers where the live call failed.
+            stats.to_record = answer
+        else:
+            await asyncio.to_thread(self._store.save, *answer)
         return httpx2.Response(
             response.status_code,
             headers={"content-type": content_type},
@@ -278,6 +280,10 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _as_is(stored: StoredResponse) -> StoredResponse:
+    return stored
 
 
 class RefuseSyncTransport(httpx2.BaseTransport):
