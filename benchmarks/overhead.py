@@ -1,6 +1,6 @@
 """The plugin's cost per case: 2,000 replayed dataset cases against 2,000 trivial pytest tests.
 
-Run: `.venv/bin/python benchmarks/overhead.py [--cases N] [--repeat R]` (defaults 2000 and 3).
+Run: `.venv/bin/python benchmarks/overhead.py [--cases N] [--repeat R]` (defaults 2000 and 5).
 
 First the store is filled once: one pytest session of N `llm_reply` dataset cases (the same
 suite as benchmarks/throughput.py) against the simulator, a process of its own, with
@@ -46,7 +46,7 @@ TARGET_RATIO = 1.5
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=2000, help="N, cases and plain tests (2000)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each (3)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each (5)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     return in_work_folder("llmeval-overhead-", parser.parse_args(), measure)
 
