@@ -246,7 +246,7 @@ class Endpoint:
             replayed = stats is not None and stats.store_hit
             # Time spent on a replay is the SDK's, not the model's: a replay's latency is 0.
             latency = 0.0 if replayed else latency
-            return _count(_reply(response, model_id, latency), recorder, latency)
+            return _count(_reply(response, model_id, latency), recorder)
 
         return self.submit(call, recorder=recorder, endpoint=_CHAT_PATH, model=model_id)
 
@@ -282,7 +282,7 @@ class Endpoint:
             return None
         if recorder is not None:
             recorder.add_call(CallStats(endpoint=_CHAT_PATH, model=model_id, store_hit=True))
-        return _count(reply, recorder, 0.0)
+        return _count(reply, recorder)
 
     def chat(
         self,
@@ -403,13 +403,13 @@ def _reply(response: models.ChatCompletionResponse, model: str, latency_s: float
     )
 
 
-def _count(reply: Reply, recorder: CaseRecorder | None, model_latency_s: float) -> Reply:
+def _count(reply: Reply, recorder: CaseRecorder | None) -> Reply:
     """Adds a reply's tokens, latency and finish reason to its case; returns the reply."""
     if recorder is not None:
         recorder.add_completion(
             prompt_tokens=reply.usage.prompt_tokens,
             completion_tokens=reply.usage.completion_tokens,
-            latency_s=model_latency_s,
+            latency_s=reply.latency_s,
             finish_reason=reply.finish_reason,
         )
     return reply

@@ -37,12 +37,6 @@ class SampleCounter:
         self._seen: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def next(self, key: str) -> int:
-        with self._lock:
-            index = self._seen.get(key, 0)
-            self._seen[key] = index + 1
-            return index
-
     def claim(
         self, key: str, look: Callable[[int], T | None], *, claim_on_miss: bool
     ) -> tuple[int, T | None]:
