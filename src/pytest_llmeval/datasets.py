@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.errors import DatasetError
+from pytest_llmeval.errors import DatasetError, json_kind
 
 __all__ = ["Case", "cases", "iter_cases", "resolve_dataset_path"]
 
@@ -313,15 +313,5 @@ def _content_text(content: Any) -> str:
 
 
 def _kind(value: Any) -> str:
-    """How a JSON value reads in an error message: 'a string', 'a list', 'null', ..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an empty list" if not value else "a list"
-    return "an object"
+    """`json_kind`, telling an empty list apart: a row's messages must not be empty."""
+    return "an empty list" if value == [] else json_kind(value)

@@ -64,3 +64,18 @@ class JsonFormatError(AssertionError):
         super().__init__(message)
         self.category = category
         self.detail = detail
+
+
+def json_kind(value: object) -> str:
+    """How a JSON value reads in an error message: 'a string', 'a list', 'null', ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from pytest_llmeval.categories import CATEGORIES
-from pytest_llmeval.errors import BaselineError
+from pytest_llmeval.errors import BaselineError, json_kind
 from pytest_llmeval.gate import (
     GateResult,
     GateRule,
@@ -568,7 +568,7 @@ def check_baseline(
         return BaselineError(f"baseline report {source} is not a compatible report: {what}")
 
     if not isinstance(data, dict):
-        raise incompatible(f"expected a JSON object, found {_json_type(data)}")
+        raise incompatible(f"expected a JSON object, found {json_kind(data)}")
     if "schema_version" not in data:
         raise incompatible("it has no schema_version (is it a pytest-llmeval report?)")
     version = data["schema_version"]
@@ -579,7 +579,7 @@ def check_baseline(
             raise incompatible(f"the key '{key}' is missing")
         if not isinstance(data[key], expected):
             wanted = "an object" if expected is dict else "a list"
-            raise incompatible(f"'{key}' is {_json_type(data[key])}, not {wanted}")
+            raise incompatible(f"'{key}' is {json_kind(data[key])}, not {wanted}")
     validity = data["format"].get("validity")
     if "validity" not in data["format"] or not _is_rate(validity):
         raise incompatible("'format.validity' is missing or not a number or null")
@@ -1078,17 +1078,3 @@ def _is_rate(value: object) -> bool:
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
