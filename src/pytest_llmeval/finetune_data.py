@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -434,12 +435,22 @@ def _function_definition(
 
 
 def _schema_error(schema: dict[str, Any]) -> str:
+    try:
+        key = json.dumps(schema, sort_keys=True)
+    except (RecursionError, ValueError):
+        return "nested too deep"
+    return _checked_schema(key)
+
+
+# Rows of one file share their tools, so each distinct schema is checked once.
+@functools.lru_cache(maxsize=256)
+def _checked_schema(key: str) -> str:
     # Imported here: jsonschema takes a while to import, and only rows with tools need it.
     from jsonschema import Draft7Validator
     from jsonschema.exceptions import SchemaError
 
     try:
-        Draft7Validator.check_schema(schema)
+        Draft7Validator.check_schema(json.loads(key))
     except SchemaError as error:
         return _short(error.message)
     except RecursionError:
