@@ -30,7 +30,7 @@ _NOT_WORD: Final = re.compile(r"[^\w\s]+")
 _BATCH: Final = 20_000
 # SQLite's page cache and sorter are held to this, so the finder's memory does not grow with
 # the file; what does not fit goes to its temporary file.
-_SQLITE_CACHE_KIB: Final = 8 * 1024
+_SQLITE_CACHE_KIB: Final = 2 * 1024
 
 
 def normalize_text(text: str) -> str:
@@ -230,7 +230,9 @@ class ContaminationIndex:
     ngram_size: int = 8
     _prompts: list[_EvalPrompt] = field(default_factory=list)
     _by_digest: dict[bytes, list[int]] = field(default_factory=dict)
-    _by_ngram: dict[int, list[int]] = field(default_factory=dict)
+    # n-gram -> the prompt (index) holding it, or the list of them when several do: most
+    # n-grams belong to one prompt, and a list per n-gram would double the index's size.
+    _by_ngram: dict[int, int | list[int]] = field(default_factory=dict)
 
     def add_prompt(self, line: int, prompt: str) -> None:
         """Index the eval case on `line`, whose request ends with the user turn `prompt`."""
@@ -241,8 +243,15 @@ class ContaminationIndex:
         grams = set(self._ngrams(normalized))
         self._prompts.append(_EvalPrompt(line, len(grams)))
         self._by_digest.setdefault(text_digest(normalized), []).append(index)
+        by_ngram = self._by_ngram
         for gram in grams:
-            self._by_ngram.setdefault(gram, []).append(index)
+            owners = by_ngram.get(gram)
+            if owners is None:
+                by_ngram[gram] = index
+            elif isinstance(owners, int):
+                by_ngram[gram] = [owners, index]
+            else:
+                owners.append(index)
 
     def _ngrams(self, normalized: str) -> Iterator[int]:
         """Hashes of the text's word n-grams (repeats included).
@@ -272,7 +281,8 @@ class ContaminationIndex:
                 # A keys view intersected with an iterator runs in C over the iterator.
                 hits |= self._by_ngram.keys() & self._ngrams(normalized)
         for gram in hits:
-            for index in self._by_ngram[gram]:
+            owners = self._by_ngram[gram]
+            for index in (owners,) if isinstance(owners, int) else owners:
                 shared[index] = shared.get(index, 0) + 1
         for index, count in shared.items():
             prompt = self._prompts[index]
