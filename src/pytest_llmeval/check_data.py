@@ -216,7 +216,11 @@ class _TextOutput:
         self.out, self.err = out, err
 
     def finding(self, finding: Finding) -> None:
-        print(finding, file=self.out)
+        # A hostile row can put a lone surrogate in a quoted value, and a file name may not
+        # be UTF-8: escape what the terminal's encoding cannot show rather than fail.
+        encoding = getattr(self.out, "encoding", None) or "utf-8"
+        text = str(finding).encode(encoding, "backslashreplace").decode(encoding)
+        self.out.write(text + "\n")
 
     def finish(self, summaries: list[FileSummary], count: int) -> None:
         parts = [_summary_text(summary) for summary in summaries]

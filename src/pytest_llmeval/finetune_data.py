@@ -439,12 +439,15 @@ def _schema_error(schema: dict[str, Any]) -> str:
         key = json.dumps(schema, sort_keys=True)
     except (RecursionError, ValueError):
         return "nested too deep"
-    return _checked_schema(key)
+    # Rows of one file share their tools, so each distinct schema is checked once; a huge
+    # one is not kept.
+    return _cached_schema_error(key) if len(key) <= _CACHED_SCHEMA else _schema_text_error(key)
 
 
-# Rows of one file share their tools, so each distinct schema is checked once.
-@functools.lru_cache(maxsize=256)
-def _checked_schema(key: str) -> str:
+_CACHED_SCHEMA: Final = 64 * 1024
+
+
+def _schema_text_error(key: str) -> str:
     # Imported here: jsonschema takes a while to import, and only rows with tools need it.
     from jsonschema import Draft7Validator
     from jsonschema.exceptions import SchemaError
@@ -456,6 +459,9 @@ def _checked_schema(key: str) -> str:
     except RecursionError:
         return "nested too deep"
     return ""
+
+
+_cached_schema_error = functools.lru_cache(maxsize=256)(_schema_text_error)
 
 
 def _content(content: Any, label: str) -> Iterator[Problem]:

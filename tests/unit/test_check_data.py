@@ -389,6 +389,7 @@ def test_hostile_lines_are_findings_and_reading_goes_on(
         json.dumps(sample("x" * 3_000_000)),  # a megabyte line is read
         json.dumps(sample("y" * 200)),
         json.dumps(sample("\ud800 lone surrogate")),
+        json.dumps(messages_of({"role": "\ud800", "content": "q"}, REPLY)),
     )
 
     status, lines = check(capsys, "train.jsonl", "--max-line-bytes", "2000000")
@@ -399,12 +400,14 @@ def test_hostile_lines_are_findings_and_reading_goes_on(
         "train.jsonl:2",
         "train.jsonl:3",
         "train.jsonl:4",
+        "train.jsonl:7",
     ]
     assert "not valid UTF-8" in lines[0] or "not valid JSON" in lines[0]
     assert lines[1] == "train.jsonl:2: not valid JSON (nesting too deep to parse); flatten the row"
     assert lines[2].startswith("train.jsonl:3: not valid JSON (nesting too deep")
     assert lines[3].startswith("train.jsonl:4: line is 3,000,0")
     assert "over the limit of 2,000,000" in lines[3]
+    assert lines[4].startswith('train.jsonl:7: messages[0] has role "\\ud800"; roles are')
 
 
 def test_exact_and_normalized_duplicates_name_both_lines(
