@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from pytest_llmeval.data_overlap import (
     ContaminationIndex,
     DuplicateFinder,
+    ScratchSpaceError,
     row_digests,
 )
 from pytest_llmeval.datasets import IdRegistry, case_from_row
@@ -298,7 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--eval", metavar="EVAL.jsonl", type=Path, help="an eval file to check for contamination"
     )
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: one path:line: message a line; json: one document (default text)",
+    )
     check.add_argument(
         "--ngram-size",
         type=_positive,
@@ -321,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"longer lines are reported and skipped unread (default {DEFAULT_MAX_LINE_BYTES:,})",
     )
+    # A usage error in check-data's arguments shows check-data's usage line.
+    check.set_defaults(usage_error=check.error)
     return parser
 
 
@@ -329,8 +337,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for path in (args.train, args.eval):
+        if path is not None and not path.exists():
+            args.usage_error(f"{path}: no such file")
         if path is not None and not path.is_file():
-            parser.error(f"{path}: no such file")
+            args.usage_error(f"{path} is not a file; give a JSONL file")
     check = DataCheck(
         args.train,
         args.eval,
@@ -353,4 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # about the unflushed pipe at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except ScratchSpaceError as error:
+        args.usage_error(str(error))
+    except OSError as error:
+        args.usage_error(f"cannot read {error.filename or 'the data'}: {error.strerror or error}")
     return 0 if count == 0 else 1

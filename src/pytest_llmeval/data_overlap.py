@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -21,6 +22,7 @@ __all__ = [
     "ContaminationIndex",
     "Duplicate",
     "DuplicateFinder",
+    "ScratchSpaceError",
     "normalize_text",
     "row_digests",
     "text_digest",
@@ -121,6 +123,22 @@ class Duplicate:
     kind: str
 
 
+class ScratchSpaceError(Exception):
+    """The temporary file of a `DuplicateFinder` cannot be made or written (full disk, a
+    read-only or missing temporary folder); the message says which folder."""
+
+
+@contextlib.contextmanager
+def _scratch_space(folder: str) -> Iterator[None]:
+    try:
+        yield
+    except (OSError, sqlite3.Error) as error:
+        raise ScratchSpaceError(
+            f"cannot keep the duplicate index in {folder} ({error}); set TMPDIR to a "
+            "writable folder with room for about 40 bytes a row"
+        ) from error
+
+
 class DuplicateFinder:
     """Collects two digests per line and reports every repeated line, in bounded memory.
 
@@ -131,18 +149,21 @@ class DuplicateFinder:
     """
 
     def __init__(self, directory: str | None = None) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="llmeval-dups-", dir=directory)
-        self._db = sqlite3.connect(Path(self._folder.name) / "rows.sqlite")
-        for pragma in (
-            "journal_mode = OFF",
-            "synchronous = OFF",
-            "temp_store = FILE",
-            f"cache_size = -{_SQLITE_CACHE_KIB}",
-        ):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.execute(
-            "CREATE TABLE rows (line INTEGER PRIMARY KEY, exact BLOB NOT NULL, norm BLOB NOT NULL)"
-        )
+        self._where = directory or tempfile.gettempdir()
+        with _scratch_space(self._where):
+            self._folder = tempfile.TemporaryDirectory(prefix="llmeval-dups-", dir=directory)
+            self._db = sqlite3.connect(Path(self._folder.name) / "rows.sqlite")
+            for pragma in (
+                "journal_mode = OFF",
+                "synchronous = OFF",
+                "temp_store = FILE",
+                f"cache_size = -{_SQLITE_CACHE_KIB}",
+            ):
+                self._db.execute(f"PRAGMA {pragma}")
+            self._db.execute(
+                "CREATE TABLE rows (line INTEGER PRIMARY KEY, exact BLOB NOT NULL, "
+                "norm BLOB NOT NULL)"
+            )
         self._pending: list[tuple[int, bytes, bytes]] = []
         self.exact = 0
         self.normalized = 0
@@ -159,7 +180,8 @@ class DuplicateFinder:
             self._flush()
 
     def _flush(self) -> None:
-        self._db.executemany("INSERT INTO rows VALUES (?, ?, ?)", self._pending)
+        with _scratch_space(self._where):
+            self._db.executemany("INSERT INTO rows VALUES (?, ?, ?)", self._pending)
         self._pending.clear()
 
     def duplicates(self) -> Iterator[Duplicate]:
@@ -180,13 +202,15 @@ class DuplicateFinder:
             ORDER BY line
         """
         self.exact = self.normalized = 0
-        for line, first_exact, first_norm in self._db.execute(query):
-            if first_exact < line:
-                self.exact += 1
-                yield Duplicate(line, first_exact, "exact")
-            else:
-                self.normalized += 1
-                yield Duplicate(line, first_norm, "normalized")
+        # The query runs as its rows are fetched, so a full disk can show up at any row.
+        with _scratch_space(self._where):
+            for line, first_exact, first_norm in self._db.execute(query):
+                if first_exact < line:
+                    self.exact += 1
+                    yield Duplicate(line, first_exact, "exact")
+                else:
+                    self.normalized += 1
+                    yield Duplicate(line, first_norm, "normalized")
 
     def close(self) -> None:
         self._db.close()

@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -626,6 +627,7 @@ def test_an_empty_file_is_a_finding(in_tmp: Path, capsys: pytest.CaptureFixture[
     ("args", "error"),
     [
         (["missing.jsonl"], "missing.jsonl: no such file"),
+        (["."], ". is not a file; give a JSONL file"),
         (["train.jsonl", "--eval", "nope.jsonl"], "nope.jsonl: no such file"),
         (["train.jsonl", "--ngram-threshold", "1.5"], "1.5 is not between 0 (excluded) and 1"),
         (["train.jsonl", "--ngram-threshold", "half"], "'half' is not a number"),
@@ -643,6 +645,19 @@ def test_usage_errors_exit_2_naming_the_problem(
 
     assert exited.value.code == 2
     assert error in capsys.readouterr().err
+
+
+def test_an_unwritable_temporary_folder_is_a_usage_error(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(in_tmp / "train.jsonl", sample("a"))
+    monkeypatch.setattr(tempfile, "tempdir", str(in_tmp / "train.jsonl"))  # a file, not a folder
+
+    with pytest.raises(SystemExit) as exited:
+        main(["check-data", "train.jsonl"])
+
+    assert exited.value.code == 2
+    assert "set TMPDIR to a writable folder" in capsys.readouterr().err
 
 
 def test_runs_as_python_m_pytest_llmeval(in_tmp: Path) -> None:
