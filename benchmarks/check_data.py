@@ -236,6 +236,7 @@ def measure(options: argparse.Namespace, work: Path) -> int:
                 f"{mb / run.wall_s:.1f}",
                 f"{run.max_rss_mb:.1f}",
                 f"{run.wall_s / ref.wall_s:.2f}",
+                f"{run.cpu_s / ref.cpu_s:.2f}",
             ]
         )
 
@@ -272,6 +273,7 @@ def measure(options: argparse.Namespace, work: Path) -> int:
         "MB/s",
         "peak RSS MB",
         "x reference",
+        "CPU x ref",
     ]
     print(tabulate(table, headers=headers))
     print(f"quarter file: {small_found}; full: {full_found}; with --eval: {eval_found}")
