@@ -147,7 +147,9 @@ class DataCheck:
                     summary.invalid_lines += 1
                     yield _finding(name, line.number, line.problem)
                     continue
-                problems = _eval_problems(row, name, line, ids) if ids else check_sample(row)
+                problems = (
+                    check_sample(row) if ids is None else _eval_problems(row, name, line, ids)
+                )
                 if problems:
                     summary.invalid_lines += 1
                     for problem in problems:
