@@ -26,9 +26,9 @@ from mistralai.client import Mistral
 from pytest_llmeval.endpoint import Endpoint, EndpointSettings, Reply, _recorded_reply, _reply
 from pytest_llmeval.errors import LLMAPIError, ReplayMissError
 from pytest_llmeval.records import CaseRecorder, GroupSettings
+from pytest_llmeval.replay import StoredResponse
 from pytest_llmeval.reply import read_chat_body
 from pytest_llmeval.simulator import Simulator
-from pytest_llmeval.store import StoredResponse
 from tests.conftest import FT_MODEL, simulator_args
 
 QUESTION = [{"role": "user", "content": "Classify: I was charged twice this month."}]

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.errors import DatasetError, json_kind
+from pytest_llmeval.errors import DatasetError, json_decode_problem, json_kind
+from pytest_llmeval.paths import shown_path
 
 __all__ = ["Case", "cases", "iter_cases", "resolve_dataset_path"]
 
@@ -121,10 +122,7 @@ def _caller_file() -> str | None:
 
 def _display_name(resolved: Path) -> str:
     """The path as errors and `Case.source` show it: relative to the working directory if under."""
-    try:
-        return str(resolved.relative_to(Path.cwd()))
-    except ValueError:
-        return str(resolved)
+    return shown_path(resolved, Path.cwd())
 
 
 def _read_cases(resolved: Path, name: str) -> Iterator[Case]:
@@ -188,9 +186,7 @@ def _case_from_line(text: str, name: str, number: int) -> tuple[Case, bool]:
     try:
         row = json.loads(text)
     except json.JSONDecodeError as error:
-        raise DatasetError(
-            f"{where}: not valid JSON ({error.msg} at column {error.colno})"
-        ) from None
+        raise DatasetError(f"{where}: {json_decode_problem(error, one_line=True)}") from None
     if not isinstance(row, dict):
         raise DatasetError(
             f"{where}: row is {_kind(row)}, not an object; each line holds one JSON object"

@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from .errors import LLMAPIError
 from .messages import content_text
 from .records import CallStats, CaseRecorder
+from .replay.keys import StoreRequest
+from .replay.recording import StoredResponse
+from .replay.replayer import RecordMode, Replayer
+from .replay.store import ReplayStore
 from .reply import ModelInfo, Reply, Usage, read_chat_body
-from .store import Replayer, ReplayStore, StoredResponse, StoreRequest
 
 if TYPE_CHECKING:
     import httpx2
@@ -30,7 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Endpoint", "EndpointSettings", "ModelInfo", "Reply", "Usage"]
 
-PUBLIC_API_URL = "https://api.mistral.ai"
 T = TypeVar("T")
 
 
@@ -44,7 +46,7 @@ class EndpointSettings:
     concurrency: int = 8
     timeout_s: float = 60.0
     max_call_time_s: float = 120.0
-    record_mode: str = "new_episodes"
+    record_mode: RecordMode = RecordMode.NEW_EPISODES
     store_dir: Path = Path(".llmeval/store")
 
     @property
@@ -173,10 +175,10 @@ class Endpoint:
         the SDK rejects is never recorded and a replay never answers where the live call
         failed.
         """
-        answer, stats.to_record = stats.to_record, None
-        if answer is not None:
+        pending = stats.take_pending()
+        if pending is not None:
             # Off the loop (the write fsyncs), so other calls' timers do not stall behind it.
-            await asyncio.to_thread(self.store.save, *answer)
+            await asyncio.to_thread(self.replayer.record, pending)
 
     def submit(
         self,
@@ -203,7 +205,7 @@ class Endpoint:
                     try:
                         result = await call(client)
                     except (errors.MistralError, errors.NoResponseError):
-                        stats.to_record = None  # the SDK refused the answer: not recorded
+                        stats.take_pending()  # the SDK refused the answer: not recorded
                         raise
                     except Exception:
                         await self._save_answer(stats)  # ours failed on an accepted answer
@@ -246,7 +248,7 @@ class Endpoint:
             replayed = stats is not None and stats.store_hit
             # Time spent on a replay is the SDK's, not the model's: a replay's latency is 0.
             latency = 0.0 if replayed else latency
-            return _count(_reply(response, model_id, latency), recorder)
+            return _add_usage(_reply(response, model_id, latency), recorder)
 
         return self.submit(call, recorder=recorder, endpoint=_CHAT_PATH, model=model_id)
 
@@ -269,7 +271,7 @@ class Endpoint:
         exactly as a replay through the transport keeps them.
         """
         model_id = model or self.settings.model
-        if not model_id or self.replayer.mode == "all":
+        if not model_id or self.replayer.mode is RecordMode.ALL:
             return None
         request = _chat_request(model_id, messages, params)
         if request is None:
@@ -282,7 +284,7 @@ class Endpoint:
             return None
         if recorder is not None:
             recorder.add_call(CallStats(endpoint=_CHAT_PATH, model=model_id, store_hit=True))
-        return _count(reply, recorder)
+        return _add_usage(reply, recorder)
 
     def chat(
         self,
@@ -403,7 +405,7 @@ def _reply(response: models.ChatCompletionResponse, model: str, latency_s: float
     )
 
 
-def _count(reply: Reply, recorder: CaseRecorder | None) -> Reply:
+def _add_usage(reply: Reply, recorder: CaseRecorder | None) -> Reply:
     """Adds a reply's tokens, latency and finish reason to its case; returns the reply."""
     if recorder is not None:
         recorder.add_completion(

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import pytest
 
-from .store import RECORD_MODES
+from .replay.replayer import RecordMode
 
 T = TypeVar("T")
 
@@ -77,10 +77,12 @@ def seconds(text: str) -> float:
     return value
 
 
-def record_mode(text: str) -> str:
-    if text not in RECORD_MODES:
-        raise OptionError(f"is not a record mode; use one of {', '.join(RECORD_MODES)}")
-    return text
+def record_mode(text: str) -> RecordMode:
+    try:
+        return RecordMode(text)
+    except ValueError:
+        modes = ", ".join(mode.value for mode in RecordMode)
+        raise OptionError(f"is not a record mode; use one of {modes}") from None
 
 
 def server_url(text: str) -> str:
@@ -109,10 +111,6 @@ class Option:
     @property
     def ini(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
-
-    @property
-    def dest(self) -> str:
-        return self.ini
 
 
 OPTIONS = (
@@ -214,7 +212,7 @@ def add_options(parser: pytest.Parser) -> None:
         shown = f" (default: {option.default})" if option.default is not None else ""
         if option.is_flag:
             group.addoption(
-                option.flag, action="store_true", default=None, dest=option.dest, help=option.help
+                option.flag, action="store_true", default=None, dest=option.ini, help=option.help
             )
             parser.addini(option.ini, option.help, type="bool", default=False)
         else:
@@ -222,7 +220,7 @@ def add_options(parser: pytest.Parser) -> None:
                 option.flag,
                 action="store",
                 default=None,
-                dest=option.dest,
+                dest=option.ini,
                 metavar=option.metavar,
                 help=option.help + shown,
             )
@@ -237,7 +235,7 @@ class Settings:
     server_url: str | None
     judge_model: str
     moderation_model: str
-    record_mode: str
+    record_mode: RecordMode
     store: Path
     concurrency: int
     timeout_s: float
@@ -254,7 +252,7 @@ class Settings:
 def _raw(config: pytest.Config, option: Option) -> tuple[str | None, Path | None]:
     """The value from the command line, then environment, then ini file, then the default,
     with the folder a relative path in it is relative to (None: the working directory)."""
-    value = config.getoption(option.dest)
+    value = config.getoption(option.ini)
     if value is not None:
         return str(value), None
     if option.env and os.environ.get(option.env):
@@ -290,8 +288,10 @@ def read_settings(config: pytest.Config) -> Settings:
         assert value is not None, flag  # every required option has a default
         return value
 
-    mode = get(RECORD_MODE, record_mode) or ("none" if os.environ.get("CI") else "new_episodes")
-    strict = bool(config.getoption(by_flag[STRICT_CASES].dest) or config.getini("llm_strict_cases"))
+    mode = get(RECORD_MODE, record_mode) or (
+        RecordMode.NONE if os.environ.get("CI") else RecordMode.NEW_EPISODES
+    )
+    strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
     return Settings(
         model=get(MODEL, model_id),
         server_url=get(SERVER_URL, server_url),

@@ -20,8 +20,10 @@ from .errors import BaselineError, DatasetError, JsonFormatError, LLMAPIError
 from .markers import CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
 from .options import Settings
+from .paths import shown_path
 from .records import CaseRecorder
-from .store import redact
+from .redact import redact
+from .replay.replayer import RecordMode
 
 if TYPE_CHECKING:
     # The SDK and the report machinery are imported when first used, not with pytest:
@@ -85,12 +87,12 @@ class EvalSession:
     def header(self) -> str:
         settings = self.settings
         server = settings.server_url or "Mistral API"
-        if settings.record_mode == "none":
+        if settings.record_mode is RecordMode.NONE:
             server = "none (replay only)"
         return (
             f"llmeval: model {settings.model or '(none)'}, server {server},"
             f" record mode {settings.record_mode},"
-            f" store {_relative(settings.store, self.config.rootpath)}"
+            f" store {shown_path(settings.store, self.config.rootpath)}"
         )
 
     def close(self) -> None:
@@ -342,13 +344,6 @@ def _xdist_workers(config: pytest.Config) -> int | None:
     return workers if isinstance(workers, int) and workers > 0 else None
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
 def _dataset_error(longrepr: str) -> str | None:
     """The one-line message of a DatasetError raised while a test module was imported."""
     marker = f"{DatasetError.__module__}.{DatasetError.__name__}: "
@@ -414,7 +409,7 @@ class ReportCollector:
             moderation_model=settings.moderation_model,
             started=utc_timestamp(self.session.started),
             duration_s=round(time.perf_counter() - self.session._clock, 3),
-            record_mode=settings.record_mode,
+            record_mode=settings.record_mode.value,
             plugin_version=__version__,
             workers=_xdist_workers(self.session.config),
         )
@@ -438,7 +433,7 @@ class ReportCollector:
             gate,
             baseline=self.baseline,
             baseline_source=(
-                _relative(settings.baseline, self.session.config.rootpath)
+                shown_path(settings.baseline, self.session.config.rootpath)
                 if settings.baseline
                 else None
             ),

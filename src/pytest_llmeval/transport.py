@@ -13,8 +13,10 @@ from email.utils import parsedate_to_datetime
 import httpx2
 
 from .errors import LLMAPIError
-from .records import CallStats, SampleCounter
-from .store import Replayer, StoredResponse, StoreRequest
+from .records import CallStats
+from .replay.keys import StoreRequest
+from .replay.recording import StoredResponse
+from .replay.replayer import PendingRecording, RecordMode, Replayer, SampleCounter
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Only these endpoints are deterministic enough to replay; uploads and batch jobs create ids.
@@ -254,7 +256,7 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
                 content=stored.body,
                 request=request,
             )
-        if self._replayer.mode == "none":
+        if self._replayer.mode is RecordMode.NONE:
             raise self._store.miss_error(stored_request, sample)
         if stats is not None:
             stats.store_miss = True
@@ -264,13 +266,13 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         body = await response.aread()
         await response.aclose()
         content_type = response.headers.get("content-type", "application/json")
-        answer = (stored_request, sample, response.status_code, content_type, body)
+        pending = PendingRecording(stored_request, sample, response.status_code, content_type, body)
         if stats is not None:
-            # Saved by the endpoint once the SDK has accepted the body (`record_accepted`),
-            # so that a replay never answers where the live call failed.
-            stats.to_record = answer
+            # Saved by the endpoint once the SDK has accepted the body, so that a replay
+            # never answers where the live call failed.
+            stats.pending = pending
         else:
-            await asyncio.to_thread(self._store.save, *answer)
+            await asyncio.to_thread(self._replayer.record, pending)
         return httpx2.Response(
             response.status_code,
             headers={"content-type": content_type},
