@@ -116,6 +116,10 @@ class CaseSettings:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+SETTINGS_KEY = pytest.StashKey[CaseSettings]()
+"""An eval case's `CaseSettings`, stashed on its item at collection."""
+
+
 def _bind(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     try:
         bound = inspect.signature(SIGNATURES[name]).bind(*args, **kwargs)
