@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import DatasetError, json_decode_problem, json_kind
+from pytest_llmeval.messages import prompt_text
 from pytest_llmeval.paths import shown_path
 
 __all__ = ["Case", "cases", "iter_cases", "resolve_dataset_path"]
@@ -51,7 +52,7 @@ class Case:
         """The text of the last user message (text chunks joined by new lines)."""
         for message in reversed(self.messages):
             if message.get("role") == "user":
-                return _content_text(message.get("content"))
+                return prompt_text(message.get("content"))
         return ""
 
     @property
@@ -294,18 +295,6 @@ def _input_messages(row: dict[str, Any], where: str) -> tuple[dict[str, Any], ..
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": text})
     return tuple(messages)
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            chunk["text"]
-            for chunk in content
-            if isinstance(chunk, dict) and isinstance(chunk.get("text"), str)
-        )
-    return ""
 
 
 def _kind(value: Any) -> str:
