@@ -24,6 +24,7 @@ from .replay.recording import StoredResponse
 from .replay.replayer import RecordMode, Replayer
 from .replay.store import ReplayStore
 from .reply import ModelInfo, Reply, Usage, read_chat_body
+from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     import httpx2
@@ -38,16 +39,18 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class EndpointSettings:
+    """Where and how model calls go. No defaults here: options.py builds it
+    (`endpoint_settings`), the one place for defaults."""
+
     model: str | None
-    server_url: str | None = None
-    api_key: str | None = None
-    judge_model: str = "mistral-large-latest"
-    moderation_model: str = "mistral-moderation-latest"
-    concurrency: int = 8
-    timeout_s: float = 60.0
-    max_call_time_s: float = 120.0
-    record_mode: RecordMode = RecordMode.NEW_EPISODES
-    store_dir: Path = Path(".llmeval/store")
+    server_url: str | None
+    api_key: str | None
+    judge_model: str
+    moderation_model: str
+    concurrency: int
+    record_mode: RecordMode
+    store_dir: Path
+    retry: RetryPolicy
 
     @property
     def uses_public_api(self) -> bool:
@@ -114,22 +117,19 @@ class Endpoint:
                     AdaptiveLimiter,
                     RefuseSyncTransport,
                     ReplayTransport,
-                    RetryPolicy,
                     RetryTransport,
                 )
 
                 self.limiter = AdaptiveLimiter(self.settings.concurrency)
-                policy = RetryPolicy(
-                    timeout_s=self.settings.timeout_s,
-                    max_call_time_s=self.settings.max_call_time_s,
-                )
                 network = httpx2.AsyncHTTPTransport(
                     limits=httpx2.Limits(
                         max_connections=max(self.settings.concurrency * 2, 10),
                         max_keepalive_connections=max(self.settings.concurrency * 2, 10),
                     )
                 )
-                retrying = RetryTransport(network, policy, self.limiter, preflight=self._preflight)
+                retrying = RetryTransport(
+                    network, self.settings.retry, self.limiter, preflight=self._preflight
+                )
                 stack = ReplayTransport(retrying, self.replayer)
                 self._loop = _LoopThread()
                 self._client = Mistral(
@@ -137,9 +137,9 @@ class Endpoint:
                     server_url=self.settings.server_url or None,
                     client=httpx2.Client(transport=RefuseSyncTransport()),
                     async_client=httpx2.AsyncClient(
-                        transport=stack, timeout=self.settings.timeout_s
+                        transport=stack, timeout=self.settings.retry.timeout_s
                     ),
-                    timeout_ms=int(self.settings.timeout_s * 1000),
+                    timeout_ms=int(self.settings.retry.timeout_s * 1000),
                 )
             return self._loop, self._client
 

@@ -6,11 +6,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from .replay.replayer import RecordMode
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .endpoint import EndpointSettings
 
 T = TypeVar("T")
 
@@ -309,4 +313,84 @@ def read_settings(config: pytest.Config) -> Settings:
         max_errors=required(MAX_ERRORS, non_negative_int),
         max_drop=required(MAX_DROP, rate),
         strict_cases=strict,
+    )
+
+
+def _default(flag: str, convert: Callable[[str], T]) -> T:
+    """An option's default, converted as a value given for it would be."""
+    default = next(option.default for option in OPTIONS if option.flag == flag)
+    assert default is not None, flag
+    return convert(default)
+
+
+_TIMEOUT_S = _default(TIMEOUT, seconds)
+_MAX_CALL_TIME_S = _default(MAX_RETRY_TIME, seconds)
+_STORE_DIR = Path(_default(STORE, str))
+_JUDGE_MODEL = _default(JUDGE_MODEL, model_id)
+_MODERATION_MODEL = _default(MODERATION_MODEL, model_id)
+_CONCURRENCY = _default(CONCURRENCY, positive_int)
+
+# The backoff between attempts: not options, but settings of the retry policy all the same.
+BACKOFF: dict[str, float] = {
+    "initial_delay_s": 0.5,
+    "max_delay_s": 8.0,
+    "jitter_s": 0.25,
+    "min_server_delay_s": 0.1,
+}
+
+
+def retry_policy(
+    *,
+    timeout_s: float = _TIMEOUT_S,
+    max_call_time_s: float = _MAX_CALL_TIME_S,
+    **backoff: float,
+) -> RetryPolicy:
+    """The retry policy for these option values, the backoff from `BACKOFF` unless given."""
+    return RetryPolicy(
+        timeout_s=timeout_s, max_call_time_s=max_call_time_s, **{**BACKOFF, **backoff}
+    )
+
+
+def endpoint_settings(
+    *,
+    model: str | None,
+    server_url: str | None = None,
+    api_key: str | None = None,
+    record_mode: RecordMode | str = RecordMode.NEW_EPISODES,
+    store_dir: Path = _STORE_DIR,
+    judge_model: str = _JUDGE_MODEL,
+    moderation_model: str = _MODERATION_MODEL,
+    concurrency: int = _CONCURRENCY,
+    **retry: Any,
+) -> EndpointSettings:
+    """The endpoint's settings: the options' defaults for what is not given; `retry` takes
+    `retry_policy`'s keywords."""
+    from .endpoint import EndpointSettings
+
+    return EndpointSettings(
+        model=model,
+        server_url=server_url,
+        api_key=api_key,
+        judge_model=judge_model,
+        moderation_model=moderation_model,
+        concurrency=concurrency,
+        record_mode=RecordMode(record_mode),
+        store_dir=store_dir,
+        retry=retry_policy(**retry),
+    )
+
+
+def settings_of_endpoint(settings: Settings, api_key: str | None) -> EndpointSettings:
+    """The endpoint's settings for a session's resolved options."""
+    return endpoint_settings(
+        model=settings.model,
+        server_url=settings.server_url,
+        api_key=api_key,
+        record_mode=settings.record_mode,
+        store_dir=settings.store,
+        judge_model=settings.judge_model,
+        moderation_model=settings.moderation_model,
+        concurrency=settings.concurrency,
+        timeout_s=settings.timeout_s,
+        max_call_time_s=settings.max_retry_time_s,
     )

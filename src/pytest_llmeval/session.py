@@ -17,7 +17,7 @@ from .atomic import write_atomic
 from .errors import BaselineError, DatasetError, JsonFormatError, LLMAPIError
 from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
-from .options import Settings
+from .options import Settings, settings_of_endpoint
 from .paths import shown_path
 from .prefetch import Prefetcher, case_of
 from .records import CaseRecorder
@@ -61,22 +61,9 @@ class EvalSession:
     @property
     def endpoint(self) -> Endpoint:
         if self._endpoint is None:
-            from .endpoint import Endpoint, EndpointSettings
+            from .endpoint import Endpoint
 
-            self._endpoint = Endpoint(
-                EndpointSettings(
-                    model=self.settings.model,
-                    server_url=self.settings.server_url,
-                    api_key=self.api_key,
-                    judge_model=self.settings.judge_model,
-                    moderation_model=self.settings.moderation_model,
-                    concurrency=self.settings.concurrency,
-                    timeout_s=self.settings.timeout_s,
-                    max_call_time_s=self.settings.max_retry_time_s,
-                    record_mode=self.settings.record_mode,
-                    store_dir=self.settings.store,
-                )
-            )
+            self._endpoint = Endpoint(settings_of_endpoint(self.settings, self.api_key))
         return self._endpoint
 
     @property
