@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from pytest_llmeval.finetune_data import content_text
+from pytest_llmeval.messages import prompt_text
 
 __all__ = [
     "Contamination",
@@ -88,7 +88,7 @@ def row_digests(raw: bytes, row: dict[str, Any]) -> tuple[bytes, bytes]:
         content = message.get("content", message.get("text"))
         parts = [
             role if isinstance(role, str) else "",
-            normalize_text(content_text(content)),
+            normalize_text(prompt_text(content)),
             _canonical(message.get("tool_calls")),
             _canonical(message.get("tool_call_id")),
         ]

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import DatasetError
-from pytest_llmeval.finetune_data import ROLES, content_text, read_jsonl, value_kind
+from pytest_llmeval.finetune_data import ROLES, read_jsonl, value_kind
+from pytest_llmeval.messages import prompt_text
+from pytest_llmeval.paths import shown_path
 
 __all__ = ["Case", "cases", "iter_cases", "resolve_dataset_path"]
 
@@ -49,7 +51,7 @@ class Case:
         """The text of the last user message (text chunks joined by new lines)."""
         for message in reversed(self.messages):
             if message.get("role") == "user":
-                return content_text(message.get("content"))
+                return prompt_text(message.get("content"))
         return ""
 
     @property
@@ -120,10 +122,7 @@ def _caller_file() -> str | None:
 
 def _display_name(resolved: Path) -> str:
     """The path as errors and `Case.source` show it: relative to the working directory if under."""
-    try:
-        return str(resolved.relative_to(Path.cwd()))
-    except ValueError:
-        return str(resolved)
+    return shown_path(resolved, Path.cwd())
 
 
 def _read_cases(resolved: Path, name: str) -> Iterator[Case]:

@@ -12,7 +12,8 @@ from typing import Any, Final
 
 import msgspec.json
 
-from pytest_llmeval.errors import json_kind
+from pytest_llmeval.errors import json_decode_problem, json_kind
+from pytest_llmeval.messages import prompt_text
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
@@ -20,7 +21,6 @@ __all__ = [
     "JsonlLine",
     "Problem",
     "check_sample",
-    "content_text",
     "read_jsonl",
     "user_texts",
     "value_kind",
@@ -154,8 +154,7 @@ def _slow_parse(raw: bytes) -> tuple[Any, Problem | None]:
     try:
         return json.loads(text), None
     except json.JSONDecodeError as error:
-        message = f"not valid JSON ({error.msg} at column {error.colno})"
-        return None, Problem("invalid-json", message)
+        return None, Problem("invalid-json", json_decode_problem(error, one_line=True))
     except RecursionError:
         return None, Problem(
             "invalid-json", "not valid JSON (nesting too deep to parse); flatten the row"
@@ -167,26 +166,13 @@ def value_kind(value: object) -> str:
     return "an empty list" if value == [] else json_kind(value)
 
 
-def content_text(content: Any) -> str:
-    """The text of a message's content: the string, or its text chunks joined by new lines."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            chunk["text"]
-            for chunk in content
-            if isinstance(chunk, dict) and isinstance(chunk.get("text"), str)
-        )
-    return ""
-
-
 def user_texts(row: dict[str, Any]) -> list[str]:
     """The text of every user message of a row, in order; nothing for a malformed row."""
     messages = row.get("messages")
     if not isinstance(messages, list):
         return []
     return [
-        content_text(message.get("content", message.get("text")))
+        prompt_text(message.get("content", message.get("text")))
         for message in messages
         if isinstance(message, dict) and message.get("role") == "user"
     ]
@@ -305,7 +291,7 @@ class _SampleChecker:
     def _assistant(
         self, message: dict[str, Any], content: Any, tool_calls: Any, label: str, *, last: bool
     ) -> Iterator[Problem]:
-        has_text = bool(content_text(content).strip()) if content is not None else False
+        has_text = bool(prompt_text(content).strip()) if content is not None else False
         if tool_calls is not None:
             if not isinstance(tool_calls, list) or not tool_calls:
                 yield Problem(
@@ -488,7 +474,7 @@ def _content(content: Any, label: str) -> Iterator[Problem]:
             f"{label}.content is {value_kind(content)}; give a string or a list of chunks",
         )
         return
-    if not content_text(content).strip():
+    if not prompt_text(content).strip():
         yield Problem(
             "empty-content", f"{label} has empty content; give the text or remove the message"
         )
