@@ -163,6 +163,25 @@ def test_the_profile_applies_to_model_tests_only(
     assert report["usage"]["calls"] == 4 + 2
 
 
+def test_more_examples_than_recorded_are_an_infrastructure_error_offline(
+    pytester: pytest.Pytester, replying: Simulator
+) -> None:
+    pytester.makepyfile(test_parcel=VARIED_SUITE)
+    run(pytester, *simulator_args(replying), "--llm-examples=3").assert_outcomes(passed=1)
+    result = run(
+        pytester,
+        *offline_args(closed_port_url()),
+        "--llm-record-mode=none",
+        "--llm-examples=6",
+        "--llm-report=replayed.json",
+    )
+    result.assert_outcomes(failed=1)
+    assert result.ret == 1
+    [case] = read_report(pytester.path / "replayed.json")["cases"]
+    assert (case["outcome"], case["error_type"]) == ("error", "ReplayMissError")
+    assert case["message"].startswith("no recorded response for POST /v1/chat/completions")
+
+
 def test_a_bad_number_of_examples_is_one_usage_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_plain(): pass")
     result = pytester.runpytest("--llm-examples=many")

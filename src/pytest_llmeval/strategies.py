@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -103,7 +104,7 @@ _CASINGS: dict[str, Callable[[str], str]] = {
 _WHITESPACE: dict[str, Callable[[str], str]] = {
     "surrounding": lambda text: f"  \n{text}\n\n ",
     "doubled_spaces": lambda text: text.replace(" ", "  "),
-    "line_breaks": lambda text: text.replace(". ", ".\n\n").replace(", ", ",\n"),
+    "line_breaks": lambda text: re.sub(r"([.?!]) ", "\\1\n\n", text).replace(", ", ",\n"),
     "tabs": lambda text: text.replace(" ", "\t"),
     "squeezed": lambda text: " ".join(text.split()),
 }
