@@ -145,13 +145,20 @@ def test_without_hypothesis_the_import_names_the_package(monkeypatch: pytest.Mon
 
 def test_a_tests_own_settings_win_over_the_profile() -> None:
     hypothesis_profile.configure(7, None)
-    profile = hypothesis_profile.register_profile()
+    try:
+        profile = hypothesis_profile.register_profile()
+    finally:
+        hypothesis_profile.configure(hypothesis_profile.DEFAULT_EXAMPLES, None)
     plain = hypothesis_profile.settings_for(settings.default, profile)
     assert (plain.max_examples, plain.derandomize, plain.deadline) == (7, True, None)
     assert plain.database is None and plain.report_multiple_bugs is False
-    own = hypothesis_profile.settings_for(settings(max_examples=3), profile)
-    assert (own.max_examples, own.derandomize, own.deadline) == (3, True, None)
-    hypothesis_profile.configure(hypothesis_profile.DEFAULT_EXAMPLES, None)
+    own = hypothesis_profile.settings_for(settings(max_examples=3, print_blob=True), profile)
+    assert (own.max_examples, own.derandomize, own.deadline, own.print_blob) == (
+        3,
+        True,
+        None,
+        True,
+    )
 
 
 def test_a_test_whose_settings_cannot_be_found_is_left_alone() -> None:
