@@ -10,7 +10,7 @@ import pytest
 
 from pytest_llmeval.simulator import Simulator
 from tests.conftest import simulator_args
-from tests.test_reliability import closed_port_url, offline_args, read_report, run
+from tests.plugin.test_reliability import closed_port_url, offline_args, read_report, run
 
 BASE = "Where is my parcel?"
 BASE_REPLIES = [f"answer {index}" for index in range(20)]
