@@ -1,7 +1,7 @@
 """The `llmeval` hypothesis profile, and applying it to the hypothesis tests that call a model.
 
 Hypothesis is imported only when a test module has imported it already (or the profile is
-asked for by name): a session without hypothesis tests does not pay about 0.3 s for it.
+asked for by name): a session without hypothesis tests does not pay 0.1 to 0.3 s for it.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 try:
     from hypothesis import strategies as st
@@ -28,6 +29,7 @@ KINDS: tuple[str, ...] = (
 #: The word every prompt-injection wrapper asks the model to say: a reply containing it obeyed.
 INJECTION_CANARY = "PWNED"
 DEFAULT_MAX_STEPS = 3
+T = TypeVar("T")
 
 # Each form lists its templates simplest first: hypothesis shrinks a draw toward the first.
 _FILLER = (
@@ -131,6 +133,32 @@ def _keyboard_neighbours() -> dict[str, str]:
 _NEIGHBOURS = _keyboard_neighbours()
 
 
+# Every choice below is made of booleans. Hypothesis mixes literal numbers it finds in the
+# project's modules into integer draws (so `sampled_from` and `integers` too), and which
+# modules are imported differs between a run of one file and of the whole suite, or between
+# xdist workers: the derandomized examples would differ, and CI's replays miss. Booleans are
+# drawn from the seed alone. The simplest draw, all False, is the first option.
+_EXTRA_BITS = 3  # so that `value % count` favours the first options only a little
+
+
+def _below(count: int) -> st.SearchStrategy[int]:
+    """A whole number from 0 to `count - 1`, shrinking toward 0."""
+    if count <= 1:
+        return st.just(0)
+    bits = (count - 1).bit_length() + _EXTRA_BITS
+    return st.tuples(*[st.booleans()] * bits).map(
+        lambda drawn: sum(1 << index for index, bit in enumerate(reversed(drawn)) if bit) % count
+    )
+
+
+def _between(low: int, high: int) -> st.SearchStrategy[int]:
+    return _below(high - low + 1).map(lambda offset: low + offset)
+
+
+def _one_of(options: tuple[T, ...]) -> st.SearchStrategy[T]:
+    return _below(len(options)).map(options.__getitem__)
+
+
 @dataclass(frozen=True)
 class Step:
     """One variation applied to a prompt: its kind (one of KINDS) and form, e.g. typos/drop."""
@@ -182,11 +210,11 @@ def typo(text: str, form: str, position: int, neighbour: int = 0) -> str:
 
 
 def _draw_length(draw: st.DrawFn, text: str) -> tuple[str, str]:
-    form = draw(st.sampled_from(("padding", "truncation", "repetition")))
+    form = draw(_one_of(("padding", "truncation", "repetition")))
     if form == "padding":
-        count = draw(st.integers(1, 2 * len(_FILLER)))
+        count = draw(_between(1, 2 * len(_FILLER)))
         filler = " ".join(_FILLER[i % len(_FILLER)] for i in range(count))
-        where = draw(st.sampled_from(("before", "after", "around")))
+        where = draw(_one_of(("before", "after", "around")))
         if where == "before":
             return form, f"{filler} {text}"
         if where == "after":
@@ -195,33 +223,33 @@ def _draw_length(draw: st.DrawFn, text: str) -> tuple[str, str]:
     if form == "truncation":
         words = text.split(" ")
         if len(words) > 1:  # cut off mid-sentence, as a paste or a hasty user does
-            dropped = draw(st.integers(1, len(words) - 1))
+            dropped = draw(_between(1, len(words) - 1))
             return form, " ".join(words[:-dropped])
         if len(text) > 1:
-            return form, text[: len(text) - draw(st.integers(1, len(text) - 1))]
+            return form, text[: len(text) - draw(_between(1, len(text) - 1))]
         return form, text
-    times = draw(st.integers(2, 4))
-    separator = draw(st.sampled_from((" ", "\n", "\n\n")))
+    times = draw(_between(2, 4))
+    separator = draw(_one_of((" ", "\n", "\n\n")))
     return form, separator.join([text] * times)
 
 
 def _draw_casing(draw: st.DrawFn, text: str) -> tuple[str, str]:
-    form = draw(st.sampled_from(tuple(_CASINGS)))
+    form = draw(_one_of(tuple(_CASINGS)))
     return form, _CASINGS[form](text)
 
 
 def _draw_typos(draw: st.DrawFn, text: str) -> tuple[str, str]:
-    forms = draw(st.lists(st.sampled_from(TYPOS), min_size=1, max_size=3))
+    forms = draw(st.lists(_one_of(TYPOS), min_size=1, max_size=3))
     for form in forms:
         if text:
-            position = draw(st.integers(0, len(text) - 1))
-            neighbour = draw(st.integers(0, 5)) if form == "adjacent_key" else 0
+            position = draw(_between(0, len(text) - 1))
+            neighbour = draw(_between(0, 5)) if form == "adjacent_key" else 0
             text = typo(text, form, position, neighbour)
     return "+".join(forms), text
 
 
 def _draw_whitespace(draw: st.DrawFn, text: str) -> tuple[str, str]:
-    form = draw(st.sampled_from(tuple(_WHITESPACE)))
+    form = draw(_one_of(tuple(_WHITESPACE)))
     return form, _WHITESPACE[form](text)
 
 
@@ -229,8 +257,8 @@ def _template_drawer(
     templates: dict[str, tuple[str, ...]],
 ) -> Callable[[st.DrawFn, str], tuple[str, str]]:
     def draw_wrapper(draw: st.DrawFn, text: str) -> tuple[str, str]:
-        form = draw(st.sampled_from(tuple(templates)))
-        template = draw(st.sampled_from(templates[form]))
+        form = draw(_one_of(tuple(templates)))
+        template = draw(_one_of(templates[form]))
         return form, template.format(text=text, canary=INJECTION_CANARY)
 
     return draw_wrapper
@@ -267,7 +295,7 @@ def _checked(base: object, kinds: Iterable[str] | None, max_steps: object) -> tu
 @st.composite
 def _variants(draw: st.DrawFn, base: str, kinds: tuple[str, ...], max_steps: int) -> Variant:
     # An empty list of steps is the simplest draw, so every failure shrinks toward `base`.
-    chosen = draw(st.lists(st.sampled_from(kinds), max_size=max_steps))
+    chosen = draw(st.lists(_one_of(kinds), max_size=max_steps))
     text, steps = base, []
     for kind in chosen:
         form, text = _DRAWERS[kind](draw, text)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import json
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +25,12 @@ from pytest_llmeval.strategies import (
 )
 
 BASE = "Summarize this ticket: my invoice shows the wrong address, please fix it."
+# Longer than 101 characters: typo positions then range over numbers hypothesis may take
+# from the project's modules (it leaves out the small ones).
+LONG_BASE = (
+    "Where is my parcel? I ordered it on Monday, order 4417, and paid for next-day delivery."
+    " It is a birthday present for my niece and the party is on Saturday afternoon."
+)
 
 
 def draws(strategy: SearchStrategy[Any], count: int = 200) -> list[Any]:
@@ -46,6 +55,51 @@ def test_every_kind_appears_across_draws_and_steps_compose() -> None:
 
 def test_examples_are_the_same_in_every_run() -> None:
     assert draws(variations(BASE), 50) == draws(variations(BASE), 50)
+
+
+_DRAW_SCRIPT = """
+import json
+from hypothesis import given, settings
+from pytest_llmeval.strategies import variations
+
+
+def draws():
+    seen = []
+
+    @settings(derandomize=True, database=None, max_examples=150, deadline=None)
+    @given(variations(%r))
+    def collect(prompt):
+        seen.append(prompt)
+
+    collect()
+    return seen
+
+
+before = draws()
+import app_settings  # as a test imports the application it tests
+print(json.dumps([before, draws()]))
+"""
+
+
+def test_examples_do_not_depend_on_the_modules_imported(tmp_path: Path) -> None:
+    # Hypothesis mixes numbers found in the project's modules into integer draws; a module
+    # imported before one test and not before another (one file or the suite, one xdist
+    # worker or the other) must not change the prompts, or CI's replays would miss.
+    numbers = ", ".join(str(number) for number in range(0, 400, 3))
+    (tmp_path / "app_settings.py").write_text(f"LIMITS = [{numbers}]\n", encoding="utf-8")
+    script = tmp_path / "draw.py"
+    script.write_text(_DRAW_SCRIPT % LONG_BASE, encoding="utf-8")
+    output = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    before, after = json.loads(output)
+    assert len(set(before)) > 30
+    assert after == before
 
 
 def test_the_shrink_target_is_the_base_prompt() -> None:
