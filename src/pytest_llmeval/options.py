@@ -35,6 +35,7 @@ FORMAT_THRESHOLD = "--llm-format-threshold"
 MAX_ERRORS = "--llm-max-errors"
 MAX_DROP = "--llm-max-drop"
 STRICT_CASES = "--llm-strict-cases"
+EXAMPLES = "--llm-examples"
 
 
 class OptionError(ValueError):
@@ -207,6 +208,13 @@ OPTIONS = (
         default=None,
         is_flag=True,
     ),
+    Option(
+        EXAMPLES,
+        help="examples per hypothesis test that calls a model (the llmeval profile: "
+        "derandomized, no deadline, no example database)",
+        default="20",
+        metavar="N",
+    ),
 )
 
 
@@ -251,6 +259,7 @@ class Settings:
     max_errors: int
     max_drop: float
     strict_cases: bool
+    examples: int
 
 
 def _raw(config: pytest.Config, option: Option) -> tuple[str | None, Path | None]:
@@ -313,6 +322,7 @@ def read_settings(config: pytest.Config) -> Settings:
         max_errors=required(MAX_ERRORS, non_negative_int),
         max_drop=required(MAX_DROP, rate),
         strict_cases=strict,
+        examples=required(EXAMPLES, positive_int),
     )
 
 
