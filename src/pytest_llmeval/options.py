@@ -6,10 +6,11 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
+from .report.model import GateSettings
 from .store import RECORD_MODES
 
 T = TypeVar("T")
@@ -31,6 +32,9 @@ FORMAT_THRESHOLD = "--llm-format-threshold"
 MAX_ERRORS = "--llm-max-errors"
 MAX_DROP = "--llm-max-drop"
 STRICT_CASES = "--llm-strict-cases"
+
+# The significance level of the baseline comparison (McNemar); not an option yet.
+BASELINE_ALPHA = 0.05
 
 
 class OptionError(ValueError):
@@ -208,6 +212,9 @@ OPTIONS = (
 )
 
 
+_BY_FLAG = {option.flag: option for option in OPTIONS}
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup(GROUP, "LLM evaluation (pytest-llmeval)")
     for option in OPTIONS:
@@ -245,9 +252,7 @@ class Settings:
     report: Path | None
     report_md: Path | None
     baseline: Path | None
-    format_threshold: float
-    max_errors: int
-    max_drop: float
+    gate: GateSettings
     strict_cases: bool
 
 
@@ -266,7 +271,7 @@ def _raw(config: pytest.Config, option: Option) -> tuple[str | None, Path | None
 
 
 def read_settings(config: pytest.Config) -> Settings:
-    by_flag = {option.flag: option for option in OPTIONS}
+    by_flag = _BY_FLAG
 
     def path(flag: str) -> Path | None:
         raw, base = _raw(config, by_flag[flag])
@@ -305,8 +310,35 @@ def read_settings(config: pytest.Config) -> Settings:
         report=path(REPORT),
         report_md=path(REPORT_MD),
         baseline=path(BASELINE),
-        format_threshold=required(FORMAT_THRESHOLD, rate),
-        max_errors=required(MAX_ERRORS, non_negative_int),
-        max_drop=required(MAX_DROP, rate),
+        gate=_gate_settings(required),
         strict_cases=strict,
     )
+
+
+def default_gate_settings() -> GateSettings:
+    """The gate's settings when no option is given."""
+    return _gate_settings(_default)
+
+
+def _gate_settings(value: Callable[[str, Callable[[str], Any]], Any]) -> GateSettings:
+    """The gate's settings, `value(flag, convert)` giving each option's."""
+    return GateSettings(
+        format_threshold=value(FORMAT_THRESHOLD, rate),
+        max_errors=value(MAX_ERRORS, non_negative_int),
+        max_drop=value(MAX_DROP, rate),
+        alpha=BASELINE_ALPHA,
+    )
+
+
+def _default(flag: str, convert: Callable[[str], T]) -> T:
+    default = _BY_FLAG[flag].default
+    assert default is not None, flag  # only options with a default are asked for
+    return convert(default)
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """`path` as the report and header show it: relative to `root` when it is inside it."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

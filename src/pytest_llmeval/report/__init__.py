@@ -1,0 +1,7 @@
+"""The gate report: its data model, figures, verdicts, baseline reading and renderings.
+
+`model` holds the dataclasses; `build` computes the figures from case records and hands the
+report to `gate.decide`, which sets every verdict; `render` writes it for the terminal, as
+Markdown and as JSON; `baseline` reads an earlier run's JSON report. Imports run one way
+(model <- gate <- build; render -> model), and nothing imports from this file.
+"""
