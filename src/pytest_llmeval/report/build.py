@@ -55,7 +55,7 @@ def build_report(
 ) -> Report:
     """The report of `records`: every figure, then every verdict by `gate.decide`.
 
-    `baseline` is an earlier JSON report (from `load_baseline`); `baseline_source` names it
+    `baseline` is an earlier JSON report (from `baseline.load_baseline`); `baseline_source` names it
     in the report. `extra_rules` run after the built-in gate rules. With `interrupted`, the
     report covers the cases that finished and the gate fails for that reason.
     """
@@ -224,9 +224,9 @@ class _Tally:
     def add_all(self, records: Iterable[CaseRecord]) -> None:
         """Tally every record in one pass.
 
-        This loop runs once per case (100,000 times in a big session), so it reads a record's
-        fields by name straight into local names, as are its counters; a record with a key
-        missing goes round again completed (`_complete`).
+        This loop runs once per case (100,000 times in a big session), so it reads each field
+        of a record by name into a local, keeps its counters in locals too, and sends a record
+        that lacks a key round again, completed (`_complete`).
         """
         groups = self.groups
         append_case = self.cases.append

@@ -20,7 +20,8 @@ class GateRule(Protocol):
     """One gate rule. `check` returns the reasons it fails, an empty list when it holds.
 
     Users add their own through the plugin's hook; a rule reads the finished report (every
-    figure is there) and must not change it. Example::
+    figure and group verdict is there; `report.gate` is what the rules decide, so not yet)
+    and must not change it. Example::
 
         class CostRule:
             name = "cost"
