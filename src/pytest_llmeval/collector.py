@@ -13,7 +13,8 @@ import pytest
 from . import __version__
 from .atomic import write_atomic
 from .errors import BaselineError
-from .options import Settings, shown_path
+from .options import Settings
+from .paths import shown_path
 from .records import CASE_ATTRIBUTE, CaseRecord
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class ReportCollector:
             moderation_model=settings.moderation_model,
             started=utc_timestamp(self.started),
             duration_s=round(self._clock() - self._started_at, 3),
-            record_mode=settings.record_mode,
+            record_mode=settings.record_mode.value,
             plugin_version=__version__,
             workers=_xdist_workers(config),
         )

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.errors import DatasetError, json_kind
+from pytest_llmeval.errors import DatasetError, json_decode_problem, json_kind
+from pytest_llmeval.messages import prompt_text
+from pytest_llmeval.paths import shown_path
 
 __all__ = ["Case", "cases", "iter_cases", "resolve_dataset_path"]
 
@@ -50,7 +52,7 @@ class Case:
         """The text of the last user message (text chunks joined by new lines)."""
         for message in reversed(self.messages):
             if message.get("role") == "user":
-                return _content_text(message.get("content"))
+                return prompt_text(message.get("content"))
         return ""
 
     @property
@@ -121,10 +123,7 @@ def _caller_file() -> str | None:
 
 def _display_name(resolved: Path) -> str:
     """The path as errors and `Case.source` show it: relative to the working directory if under."""
-    try:
-        return str(resolved.relative_to(Path.cwd()))
-    except ValueError:
-        return str(resolved)
+    return shown_path(resolved, Path.cwd())
 
 
 def _read_cases(resolved: Path, name: str) -> Iterator[Case]:
@@ -188,9 +187,7 @@ def _case_from_line(text: str, name: str, number: int) -> tuple[Case, bool]:
     try:
         row = json.loads(text)
     except json.JSONDecodeError as error:
-        raise DatasetError(
-            f"{where}: not valid JSON ({error.msg} at column {error.colno})"
-        ) from None
+        raise DatasetError(f"{where}: {json_decode_problem(error, one_line=True)}") from None
     if not isinstance(row, dict):
         raise DatasetError(
             f"{where}: row is {_kind(row)}, not an object; each line holds one JSON object"
@@ -298,18 +295,6 @@ def _input_messages(row: dict[str, Any], where: str) -> tuple[dict[str, Any], ..
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": text})
     return tuple(messages)
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            chunk["text"]
-            for chunk in content
-            if isinstance(chunk, dict) and isinstance(chunk.get("text"), str)
-        )
-    return ""
 
 
 def _kind(value: Any) -> str:

@@ -6,12 +6,16 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from .replay.replayer import RecordMode
 from .report.model import GateSettings
-from .store import RECORD_MODES
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .endpoint import EndpointSettings
 
 T = TypeVar("T")
 
@@ -81,10 +85,12 @@ def seconds(text: str) -> float:
     return value
 
 
-def record_mode(text: str) -> str:
-    if text not in RECORD_MODES:
-        raise OptionError(f"is not a record mode; use one of {', '.join(RECORD_MODES)}")
-    return text
+def record_mode(text: str) -> RecordMode:
+    try:
+        return RecordMode(text)
+    except ValueError:
+        modes = ", ".join(mode.value for mode in RecordMode)
+        raise OptionError(f"is not a record mode; use one of {modes}") from None
 
 
 def server_url(text: str) -> str:
@@ -113,10 +119,6 @@ class Option:
     @property
     def ini(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
-
-    @property
-    def dest(self) -> str:
-        return self.ini
 
 
 OPTIONS = (
@@ -212,16 +214,13 @@ OPTIONS = (
 )
 
 
-_BY_FLAG = {option.flag: option for option in OPTIONS}
-
-
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup(GROUP, "LLM evaluation (pytest-llmeval)")
     for option in OPTIONS:
         shown = f" (default: {option.default})" if option.default is not None else ""
         if option.is_flag:
             group.addoption(
-                option.flag, action="store_true", default=None, dest=option.dest, help=option.help
+                option.flag, action="store_true", default=None, dest=option.ini, help=option.help
             )
             parser.addini(option.ini, option.help, type="bool", default=False)
         else:
@@ -229,7 +228,7 @@ def add_options(parser: pytest.Parser) -> None:
                 option.flag,
                 action="store",
                 default=None,
-                dest=option.dest,
+                dest=option.ini,
                 metavar=option.metavar,
                 help=option.help + shown,
             )
@@ -244,7 +243,7 @@ class Settings:
     server_url: str | None
     judge_model: str
     moderation_model: str
-    record_mode: str
+    record_mode: RecordMode
     store: Path
     concurrency: int
     timeout_s: float
@@ -259,7 +258,7 @@ class Settings:
 def _raw(config: pytest.Config, option: Option) -> tuple[str | None, Path | None]:
     """The value from the command line, then environment, then ini file, then the default,
     with the folder a relative path in it is relative to (None: the working directory)."""
-    value = config.getoption(option.dest)
+    value = config.getoption(option.ini)
     if value is not None:
         return str(value), None
     if option.env and os.environ.get(option.env):
@@ -271,7 +270,7 @@ def _raw(config: pytest.Config, option: Option) -> tuple[str | None, Path | None
 
 
 def read_settings(config: pytest.Config) -> Settings:
-    by_flag = _BY_FLAG
+    by_flag = {option.flag: option for option in OPTIONS}
 
     def path(flag: str) -> Path | None:
         raw, base = _raw(config, by_flag[flag])
@@ -295,8 +294,10 @@ def read_settings(config: pytest.Config) -> Settings:
         assert value is not None, flag  # every required option has a default
         return value
 
-    mode = get(RECORD_MODE, record_mode) or ("none" if os.environ.get("CI") else "new_episodes")
-    strict = bool(config.getoption(by_flag[STRICT_CASES].dest) or config.getini("llm_strict_cases"))
+    mode = get(RECORD_MODE, record_mode) or (
+        RecordMode.NONE if os.environ.get("CI") else RecordMode.NEW_EPISODES
+    )
+    strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
     return Settings(
         model=get(MODEL, model_id),
         server_url=get(SERVER_URL, server_url),
@@ -315,6 +316,13 @@ def read_settings(config: pytest.Config) -> Settings:
     )
 
 
+def _default(flag: str, convert: Callable[[str], T]) -> T:
+    """An option's default, converted as a value given for it would be."""
+    default = next(option.default for option in OPTIONS if option.flag == flag)
+    assert default is not None, flag
+    return convert(default)
+
+
 def default_gate_settings() -> GateSettings:
     """The gate's settings when no option is given."""
     return _gate_settings(_default)
@@ -330,15 +338,74 @@ def _gate_settings(value: Callable[[str, Callable[[str], Any]], Any]) -> GateSet
     )
 
 
-def _default(flag: str, convert: Callable[[str], T]) -> T:
-    default = _BY_FLAG[flag].default
-    assert default is not None, flag  # only options with a default are asked for
-    return convert(default)
+_TIMEOUT_S = _default(TIMEOUT, seconds)
+_MAX_CALL_TIME_S = _default(MAX_RETRY_TIME, seconds)
+_STORE_DIR = Path(_default(STORE, str))
+_JUDGE_MODEL = _default(JUDGE_MODEL, model_id)
+_MODERATION_MODEL = _default(MODERATION_MODEL, model_id)
+_CONCURRENCY = _default(CONCURRENCY, positive_int)
+
+# The backoff between attempts: not options, but settings of the retry policy all the same.
+BACKOFF: dict[str, float] = {
+    "initial_delay_s": 0.5,
+    "max_delay_s": 8.0,
+    "jitter_s": 0.25,
+    "min_server_delay_s": 0.1,
+}
 
 
-def shown_path(path: Path, root: Path) -> str:
-    """`path` as the report and header show it: relative to `root` when it is inside it."""
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
+def retry_policy(
+    *,
+    timeout_s: float = _TIMEOUT_S,
+    max_call_time_s: float = _MAX_CALL_TIME_S,
+    **backoff: float,
+) -> RetryPolicy:
+    """The retry policy for these option values, the backoff from `BACKOFF` unless given."""
+    return RetryPolicy(
+        timeout_s=timeout_s, max_call_time_s=max_call_time_s, **{**BACKOFF, **backoff}
+    )
+
+
+def endpoint_settings(
+    *,
+    model: str | None,
+    server_url: str | None = None,
+    api_key: str | None = None,
+    record_mode: RecordMode | str = RecordMode.NEW_EPISODES,
+    store_dir: Path = _STORE_DIR,
+    judge_model: str = _JUDGE_MODEL,
+    moderation_model: str = _MODERATION_MODEL,
+    concurrency: int = _CONCURRENCY,
+    **retry: Any,
+) -> EndpointSettings:
+    """The endpoint's settings: the options' defaults for what is not given; `retry` takes
+    `retry_policy`'s keywords."""
+    from .endpoint import EndpointSettings
+
+    return EndpointSettings(
+        model=model,
+        server_url=server_url,
+        api_key=api_key,
+        judge_model=judge_model,
+        moderation_model=moderation_model,
+        concurrency=concurrency,
+        record_mode=RecordMode(record_mode),
+        store_dir=store_dir,
+        retry=retry_policy(**retry),
+    )
+
+
+def settings_of_endpoint(settings: Settings, api_key: str | None) -> EndpointSettings:
+    """The endpoint's settings for a session's resolved options."""
+    return endpoint_settings(
+        model=settings.model,
+        server_url=settings.server_url,
+        api_key=api_key,
+        record_mode=settings.record_mode,
+        store_dir=settings.store,
+        judge_model=settings.judge_model,
+        moderation_model=settings.moderation_model,
+        concurrency=settings.concurrency,
+        timeout_s=settings.timeout_s,
+        max_call_time_s=settings.max_retry_time_s,
+    )
