@@ -1,4 +1,4 @@
-"""Developer entry point: `python3 dev.py demo` runs the example gate, `python3 dev.py test`
+"""Developer entry point: `python3 dev.py demo` runs the example suites, `python3 dev.py test`
 the checks.
 
 Needs only Python 3 and git: it creates `.venv` beside this file and installs the project
@@ -8,9 +8,13 @@ into it (again only when pyproject.toml changed).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import textwrap
 import venv
 from pathlib import Path
 
@@ -20,7 +24,13 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 STAMP = VENV / ".llmeval-installed"
 
-DEMO_SUITE = ROOT / "example_suites" / "ticket_triage"
+EXAMPLES = ROOT / "example_suites"
+# Each example suite, the question its gate answers, and the verdict its README describes.
+DEMO_SUITES = (
+    ("ticket_triage", "the fine-tuned triage model over its base model?", "promote"),
+    ("summaries", "a small fine-tuned model instead of Mistral Large?", "promote"),
+    ("safety_redteam", "the help assistant in front of customers?", "block"),
+)
 
 
 def run(*command: str | os.PathLike[str], env: dict[str, str] | None = None) -> int:
@@ -46,9 +56,81 @@ def ensure_venv() -> None:
 
 
 def demo(extra: list[str]) -> int:
-    """The main job: the example eval suite, replayed offline, with its gate report."""
-    env = {k: v for k, v in os.environ.items() if k != "MISTRAL_API_KEY"}
-    return run(PYTHON, "-m", "pytest", DEMO_SUITE, "-p", "no:cacheprovider", *extra, env=env)
+    """The main job: every example suite replayed offline, each with its gate report, then
+    one verdict a line.
+
+    The suites run at once (each is its own pytest session, with its own pytest.ini) and
+    their output is shown one after the other. Exit status 0 when every suite gave the
+    verdict its README describes, every call was answered from its store and no case
+    errored; 1 when not: the demo no longer shows what it says.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("MISTRAL_API_KEY", "LLMEVAL_MODEL")}
+    color = ["--color=yes"] if sys.stdout.isatty() else []
+    with tempfile.TemporaryDirectory(prefix="llmeval-demo-") as reports:
+        runs = []
+        for name, _, _ in DEMO_SUITES:
+            command = [
+                str(PYTHON),
+                "-m",
+                "pytest",
+                str(EXAMPLES / name),
+                "--tb=line",  # one line per failed case: the gate report explains the rest
+                f"--llm-report={Path(reports) / name}.json",
+                *color,
+                *extra,
+            ]
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            runs.append((name, process))
+        for name, process in runs:
+            output, _ = process.communicate()
+            # What to type to see this one suite again (the demo adds only a report file).
+            print("+ pytest", f"example_suites/{name}", "--tb=line", *extra, flush=True)
+            sys.stdout.buffer.write(output)
+            print(flush=True)
+        verdicts = [_demo_verdict(Path(reports) / f"{name}.json") for name, _, _ in DEMO_SUITES]
+    return _print_demo_summary(verdicts)
+
+
+def _demo_verdict(report_path: Path) -> tuple[str, list[str]]:
+    """A suite's verdict and reasons from its JSON report; "error" when the run went wrong."""
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "error", ["no report was written: see the suite's output above"]
+    gate = report["gate"]
+    verdict = "promote" if gate["passed"] else "block"
+    if report["usage"]["store_misses"] or report["totals"]["errors"]:
+        return "error", [*gate["reasons"], "a call was not answered from the suite's store"]
+    return verdict, list(gate["reasons"])
+
+
+def _print_demo_summary(verdicts: list[tuple[str, list[str]]]) -> int:
+    width = min(shutil.get_terminal_size().columns, 100)
+    print("llmeval demo: the example suites, replayed offline (no API key, no network)")
+    unexpected = []
+    for (name, question, documented), (verdict, reasons) in zip(DEMO_SUITES, verdicts, strict=True):
+        print(f"  {verdict.upper():<8} {name:<15} {question}")
+        for reason in reasons:
+            print(
+                textwrap.fill(
+                    reason, width, initial_indent=" " * 11 + "- ", subsequent_indent=" " * 13
+                )
+            )
+        if verdict != documented:
+            unexpected.append(
+                f"{name} gave {verdict.upper()}, its README says {documented.upper()}"
+            )
+    if unexpected:
+        print("The demo is broken: " + "; ".join(unexpected) + ".")
+        return 1
+    print("Every suite gave the verdict its README describes: exit status 0.")
+    print(
+        "Alone, a suite's exit status is its gate's: `pytest example_suites/safety_redteam`"
+        " exits 1."
+    )
+    return 0
 
 
 def test(extra: list[str]) -> int:
