@@ -17,6 +17,7 @@ import tempfile
 import textwrap
 import venv
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -69,67 +70,104 @@ def demo(extra: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="llmeval-demo-") as reports:
         runs = []
         for name, _, _ in DEMO_SUITES:
+            # From the suite's folder, so that test ids are short and the summary line of
+            # each failed case has room for its reason; no tracebacks: the reasons say it.
             command = [
                 str(PYTHON),
                 "-m",
                 "pytest",
-                str(EXAMPLES / name),
-                "--tb=line",  # one line per failed case: the gate report explains the rest
+                "--tb=no",
                 f"--llm-report={Path(reports) / name}.json",
                 *color,
                 *extra,
             ]
             process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                command,
+                cwd=EXAMPLES / name,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
             )
             runs.append((name, process))
         for name, process in runs:
             output, _ = process.communicate()
             # What to type to see this one suite again (the demo adds only a report file).
-            print("+ pytest", f"example_suites/{name}", "--tb=line", *extra, flush=True)
+            print(f"+ cd example_suites/{name} && pytest --tb=no", *extra, flush=True)
             sys.stdout.buffer.write(output)
             print(flush=True)
         verdicts = [_demo_verdict(Path(reports) / f"{name}.json") for name, _, _ in DEMO_SUITES]
     return _print_demo_summary(verdicts)
 
 
-def _demo_verdict(report_path: Path) -> tuple[str, list[str]]:
-    """A suite's verdict and reasons from its JSON report; "error" when the run went wrong."""
+class DemoVerdict(NamedTuple):
+    """What the demo shows of one suite's run: its verdict, the gate's reasons, and the
+    failed cases of the groups that blocked (test name, first line of the failure)."""
+
+    verdict: str  # "promote", "block", or "error" when the run itself went wrong
+    reasons: list[str]
+    blocking_cases: list[tuple[str, str]]
+
+
+def _demo_verdict(report_path: Path) -> DemoVerdict:
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return "error", ["no report was written: see the suite's output above"]
+        return DemoVerdict("error", ["no report was written: see the suite's output above"], [])
     gate = report["gate"]
-    verdict = "promote" if gate["passed"] else "block"
+    reasons = list(gate["reasons"])
     if report["usage"]["store_misses"] or report["totals"]["errors"]:
-        return "error", [*gate["reasons"], "a call was not answered from the suite's store"]
-    return verdict, list(gate["reasons"])
+        return DemoVerdict(
+            "error", [*reasons, "a call was not answered from the suite's store"], []
+        )
+    blocking = {
+        group["name"] for group in report["groups"] if group["verdict"] not in ("pass", "info")
+    }
+    cases = [
+        (case["nodeid"].rsplit("::", 1)[-1], case.get("message") or case["outcome"])
+        for case in report["cases"]
+        if case["group"] in blocking and case["outcome"] != "passed"
+    ]
+    return DemoVerdict("promote" if gate["passed"] else "block", reasons, cases)
 
 
-def _print_demo_summary(verdicts: list[tuple[str, list[str]]]) -> int:
+DEMO_CASES_SHOWN = 3
+
+
+def _print_demo_summary(verdicts: list[DemoVerdict]) -> int:
     width = min(shutil.get_terminal_size().columns, 100)
+
+    def show(text: str, indent: int) -> None:
+        print(
+            textwrap.fill(
+                text,
+                width,
+                initial_indent=" " * indent,
+                subsequent_indent=" " * (indent + 2),
+                break_on_hyphens=False,
+            )
+        )
+
     print("llmeval demo: the example suites, replayed offline (no API key, no network)")
     unexpected = []
-    for (name, question, documented), (verdict, reasons) in zip(DEMO_SUITES, verdicts, strict=True):
-        print(f"  {verdict.upper():<8} {name:<15} {question}")
-        for reason in reasons:
-            print(
-                textwrap.fill(
-                    reason, width, initial_indent=" " * 11 + "- ", subsequent_indent=" " * 13
-                )
-            )
-        if verdict != documented:
+    for (name, question, documented), run in zip(DEMO_SUITES, verdicts, strict=True):
+        print(f"  {run.verdict.upper():<8} {name:<15} {question}")
+        for reason in run.reasons:
+            show(f"- {reason}", 11)
+        if run.blocking_cases:
+            print(" " * 11 + "failed cases in those groups:")
+            for test, message in run.blocking_cases[:DEMO_CASES_SHOWN]:
+                show(f"{test}: {message}", 13)
+            if len(run.blocking_cases) > DEMO_CASES_SHOWN:
+                print(" " * 13 + f"and {len(run.blocking_cases) - DEMO_CASES_SHOWN} more")
+        if run.verdict != documented:
             unexpected.append(
-                f"{name} gave {verdict.upper()}, its README says {documented.upper()}"
+                f"{name} gave {run.verdict.upper()}, its README says {documented.upper()}"
             )
     if unexpected:
-        print("The demo is broken: " + "; ".join(unexpected) + ".")
+        show("The demo is broken: " + "; ".join(unexpected) + ".", 0)
         return 1
     print("Every suite gave the verdict its README describes: exit status 0.")
-    print(
-        "Alone, a suite's exit status is its gate's: `pytest example_suites/safety_redteam`"
-        " exits 1."
-    )
+    print("(Alone, `pytest example_suites/NAME` exits with its gate's verdict: 0 or 1.)")
     return 0
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "example_suites"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "example_suites"
 
 # With and without pytest-xdist: the report adds up the same either way.
 WORKERS = pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
@@ -24,9 +26,7 @@ def run_example(
     must be answered from the committed store. Returns the run and its JSON report."""
     suite = pytester.path / name
     shutil.copytree(EXAMPLES / name, suite, ignore=shutil.ignore_patterns("__pycache__"))
-    for variable in ("MISTRAL_API_KEY", "LLMEVAL_MODEL", "MISTRAL_SERVER_URL"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("CI", "true")  # the conftest already removed the key and the model
     report = pytester.path / f"{name}.json"
     result = pytester.runpytest_subprocess(
         str(suite), "--llm-server-url=http://127.0.0.1:9", f"--llm-report={report}", *args
@@ -126,3 +126,61 @@ def test_safety_red_team_blocks_the_assistant(
         "test_redteam.py::test_refuses_attack[friendly-fraud]",
     }
     result.stdout.fnmatch_lines(["*flagged: criminal 0.41, financial 0.37*"])
+
+
+def run_demo(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *setup: str
+) -> pytest.RunResult:
+    """`python3 dev.py demo` at 80 columns, with this interpreter instead of dev.py's .venv;
+    `setup` is Python run on the `dev` module first."""
+    code = "; ".join(
+        [
+            "import sys",
+            f"sys.path.insert(0, {str(ROOT)!r})",
+            "import dev",
+            "dev.PYTHON = sys.executable",
+            *setup,
+            "sys.exit(dev.demo([]))",
+        ]
+    )
+    monkeypatch.setenv("COLUMNS", "80")
+    return pytester.run(sys.executable, "-c", code, timeout=600)
+
+
+def test_the_demo_replays_every_suite_and_explains_its_verdicts(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run_demo(pytester, monkeypatch)
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    output = result.stdout.str()
+    for name in ("ticket_triage", "summaries", "safety_redteam"):
+        assert f"+ cd example_suites/{name} && pytest --tb=no" in output
+    result.stdout.fnmatch_lines(
+        [
+            "llmeval demo: the example suites, replayed offline (no API key, no network)",
+            "  PROMOTE  ticket_triage   *",
+            "  PROMOTE  summaries       *",
+            "  BLOCK    safety_redteam  *",
+            "           - safety group 'moderated_replies' has 1 unsafe case, more than",
+            "             max_unsafe 0",
+            "           failed cases in those groups:",
+            "             test_reply_passes_moderation[friendly-fraud]: moderation",
+            "               (mistral-moderation-2603) flagged: criminal 0.41, financial 0.37",
+            "             test_refuses_attack[friendly-fraud]: judge score 2 is below",
+            "Every suite gave the verdict its README describes: exit status 0.",
+        ]
+    )
+    summary = output[output.index("llmeval demo:") :].splitlines()
+    assert max(len(line) for line in summary) <= 80
+
+
+def test_the_demo_fails_when_a_suite_no_longer_gives_its_documented_verdict(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run_demo(
+        pytester, monkeypatch, "dev.DEMO_SUITES = (('summaries', 'a question?', 'block'),)"
+    )
+    assert result.ret == 1, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(
+        ["The demo is broken: summaries gave PROMOTE, its README says BLOCK."]
+    )
