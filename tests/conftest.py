@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean environment for every test, and the bundled simulator."""
+"""Shared fixtures: a clean environment for every test, the bundled simulator, and the order
+in which the suite runs (the fast pure tests first, the pytester runs last)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ _ISOLATED_ENV = (
     "MISTRAL_SERVER_URL",
     "GITHUB_STEP_SUMMARY",
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # As pytest's own suite does: tests that start inner pytest runs are the slow ones, so
+    # they go last and a broken pure module shows its failure within seconds.
+    def runs_pytest(item: pytest.Item) -> bool:
+        return "pytester" in getattr(item, "fixturenames", ())
+
+    items.sort(key=runs_pytest)  # stable: collection order is kept within each half
 
 
 @pytest.fixture(autouse=True)

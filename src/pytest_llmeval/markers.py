@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,12 +117,22 @@ class CaseSettings:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for a misspelt name close to one of `choices`, else ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _bind(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    signature = inspect.signature(SIGNATURES[name])
     try:
-        bound = inspect.signature(SIGNATURES[name]).bind(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
     except TypeError as error:
+        known = [key for key in signature.parameters if key != "params"]
+        hints = "".join(did_you_mean(key, known) for key in kwargs if key not in known)
+        problem = f"{error}{hints}"
         raise MarkerError(
-            f"@pytest.mark.{name}: {error}; the signature is {MARKER_HELP[name]}"
+            f"@pytest.mark.{name}: {problem}; the signature is {MARKER_HELP[name]}"
         ) from None
     bound.apply_defaults()
     return dict(bound.arguments)
@@ -200,8 +211,9 @@ def case_settings(item: pytest.Item) -> CaseSettings:
         rare = set(extra) - COMMON_PROMPT_PARAMS
         unknown = sorted(rare - prompt_params()) if rare else []
         if unknown:
+            named = ", ".join(f"{key!r}{did_you_mean(key, prompt_params())}" for key in unknown)
             raise MarkerError(
-                f"@pytest.mark.llm_prompt: unknown parameter {', '.join(map(repr, unknown))}; the"
+                f"@pytest.mark.llm_prompt: unknown parameter {named}; the"
                 f" chat parameters are {', '.join(sorted(prompt_params()))}"
             )
         if arguments.get("system") is not None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SUITE = Path(__file__).resolve().parent.parent / "example_suites" / "ticket_triage"
+SUITE = Path(__file__).resolve().parents[2] / "example_suites" / "ticket_triage"
 
 
 def run_suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

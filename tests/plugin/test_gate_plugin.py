@@ -178,8 +178,10 @@ def test_infrastructure_errors_are_not_model_failures(pytester: pytest.Pytester)
     [
         ('llm_metric("m", threshold=1.5)', "*threshold=1.5 is outside 0 to 1*"),
         ('llm_metric("m", treshold=0.5)', "*llm_metric*unexpected keyword argument 'treshold'*"),
+        ('llm_judge("j", minscore=3)', "*'minscore' (did you mean 'min_score'?)*"),
         ('llm_safety("s", max_unsafe=-1)', "*max_unsafe=-1 must be a whole number of 0 or more*"),
         ("llm_prompt(temprature=0.2)", "*llm_prompt: unknown parameter 'temprature'*"),
+        ("llm_prompt(max_token=9)", "*parameter 'max_token' (did you mean 'max_tokens'?)*"),
         ("llm_metric()", "*llm_metric*missing a required argument: 'name'*"),
     ],
 )
