@@ -9,9 +9,12 @@ value to jsonschema, which stays the authority for every verdict and message.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
+
+from pytest_llmeval.strict_json.patterns import PatternError, compile_pattern
+
+_DRAFT_2020_12: Final = "https://json-schema.org/draft/2020-12/schema"
 
 Check = Callable[[Any], bool]
 
@@ -84,7 +87,9 @@ def compile_fast(
     if not isinstance(schema, dict):
         return None
     if any(keyword in known and keyword not in _FAST_KEYWORDS for keyword in schema):
-        return None
+        return None  # `$ref` and `$dynamicRef` among them: base URIs are jsonschema's job
+    if str(schema.get("$schema", _DRAFT_2020_12)).rstrip("#") != _DRAFT_2020_12:
+        return None  # jsonschema reads this subschema as another draft
     general: list[Check] = []
     numeric: list[Check] = []
     textual: list[Check] = []
@@ -127,8 +132,8 @@ def compile_fast(
         textual.append(lambda value: len(value) <= longest)
     if "pattern" in schema:
         try:
-            search = re.compile(schema["pattern"]).search
-        except (re.error, TypeError):
+            search = compile_pattern(schema["pattern"])
+        except (PatternError, TypeError):
             return None
         textual.append(lambda value: search(value) is not None)
 

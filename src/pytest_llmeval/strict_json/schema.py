@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
-from jsonschema.validators import extend, validator_for
+from jsonschema.validators import validator_for
 from referencing.exceptions import Unresolvable
 
 from pytest_llmeval.categories import (
@@ -27,24 +27,16 @@ from pytest_llmeval.categories import (
     VALID,
 )
 from pytest_llmeval.errors import InvalidSchemaError
+from pytest_llmeval.strict_json.dialect import (
+    OFFLINE,
+    ecma_patterns_beside_unevaluated,
+    lenient_class,
+    strict_class,
+)
 from pytest_llmeval.strict_json.fastcheck import Check, compile_fast
 from pytest_llmeval.strict_json.quoting import shorten, snippet
 
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def _is_strict_integer(checker: Any, instance: object) -> bool:
-    # Strict mode: `2.0` is written as a float and a downstream parser gets a float.
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-@cache
-def _strict_class(base: type[Validator]) -> type[Validator]:
-    # One extended class per draft (a handful exist), made once.
-    strict: type[Validator] = extend(  # type: ignore[no-untyped-call]
-        base, type_checker=base.TYPE_CHECKER.redefine("integer", _is_strict_integer)
-    )
-    return strict
 
 
 # The table's order decides between several errors: the lowest rank wins.
@@ -154,11 +146,10 @@ class CompiledSchema:
         """The jsonschema validator for this mode (strict: `2.0` is not an integer)."""
         if strict:
             if self._strict is None:
-                cls = _strict_class(self._base)
-                self._strict = cls(self.schema, format_checker=cls.FORMAT_CHECKER)
+                self._strict = _validator(strict_class(self._base), self.schema)
             return self._strict
         if self._lenient is None:
-            self._lenient = self._base(self.schema, format_checker=self._base.FORMAT_CHECKER)
+            self._lenient = _validator(lenient_class(self._base), self.schema)
         return self._lenient
 
     def _fast_check(self, strict: bool) -> Check | None:
@@ -168,7 +159,7 @@ class CompiledSchema:
                 fast = compile_fast(
                     self.schema,
                     strict,
-                    self._base.FORMAT_CHECKER,
+                    lenient_class(self._base).FORMAT_CHECKER,
                     self._base.VALIDATORS,
                 )
             self._fast[strict] = fast
@@ -199,6 +190,7 @@ class CompiledSchema:
         except Unresolvable as error:
             raise InvalidSchemaError(
                 f"invalid JSON Schema: cannot resolve reference {shorten(str(error), 120)}"
+                " (schemas are never fetched: put a schema it refers to in $defs, with its $id)"
             ) from None
         except RecursionError:
             return SCHEMA_VIOLATION, "the value is nested too deeply to check against the schema"
@@ -253,10 +245,23 @@ def _compile_canonical(key: str) -> CompiledSchema:
     schema: Mapping[str, Any] | bool = json.loads(key)
     base: type[Validator] = validator_for(schema, default=Draft202012Validator)
     try:
-        base.check_schema(schema)  # type: ignore[arg-type]
+        # The meta-schema's `regex` format read as patterns are: ECMA-262 syntax passes.
+        dialect = lenient_class(base)
+        dialect.check_schema(schema, format_checker=dialect.FORMAT_CHECKER)  # type: ignore[arg-type, call-arg]
     except SchemaError as error:
         where = _json_path(error.absolute_path)
         raise InvalidSchemaError(
             f"invalid JSON Schema at {where}: {shorten(error.message, 160)}"
         ) from None
+    pattern = ecma_patterns_beside_unevaluated(schema)
+    if pattern is not None:
+        raise InvalidSchemaError(
+            f"invalid JSON Schema: the patternProperties pattern {snippet(pattern, 60)} is"
+            " ECMA-262 syntax Python's re does not read, which unevaluatedProperties cannot"
+            " use; write it in syntax both read"
+        )
     return CompiledSchema(schema, base)
+
+
+def _validator(cls: type[Validator], schema: Mapping[str, Any] | bool) -> Validator:
+    return cls(schema, format_checker=cls.FORMAT_CHECKER, registry=OFFLINE)  # type: ignore[call-arg]
