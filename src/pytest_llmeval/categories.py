@@ -1,7 +1,7 @@
-"""The names of the strict-JSON failure categories, in the taxonomy's order (DESIGN.md).
+"""The names of the strict-JSON failure categories, in the taxonomy's order.
 
-A module of its own so that the report can name them without loading the parser and
-jsonschema.
+The taxonomy is described in docs/json-checks.md ("The taxonomy"). A module of its own so
+that the report can name them without loading the parser and jsonschema.
 """
 
 from __future__ import annotations

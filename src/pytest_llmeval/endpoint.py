@@ -19,8 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from .errors import LLMAPIError
 from .messages import content_text
 from .records import CallStats, CaseRecorder
+from .replay.keys import StoreRequest
+from .replay.recording import StoredResponse
+from .replay.replayer import RecordMode, Replayer
+from .replay.store import ReplayStore
 from .reply import ModelInfo, Reply, Usage, read_chat_body
-from .store import Replayer, ReplayStore, StoredResponse, StoreRequest
+from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     import httpx2
@@ -30,22 +34,23 @@ if TYPE_CHECKING:
 
 __all__ = ["Endpoint", "EndpointSettings", "ModelInfo", "Reply", "Usage"]
 
-PUBLIC_API_URL = "https://api.mistral.ai"
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class EndpointSettings:
+    """Where and how model calls go. No defaults here: options.py builds it
+    (`endpoint_settings`), the one place for defaults."""
+
     model: str | None
-    server_url: str | None = None
-    api_key: str | None = None
-    judge_model: str = "mistral-large-latest"
-    moderation_model: str = "mistral-moderation-latest"
-    concurrency: int = 8
-    timeout_s: float = 60.0
-    max_call_time_s: float = 120.0
-    record_mode: str = "new_episodes"
-    store_dir: Path = Path(".llmeval/store")
+    server_url: str | None
+    api_key: str | None
+    judge_model: str
+    moderation_model: str
+    concurrency: int
+    record_mode: RecordMode
+    store_dir: Path
+    retry: RetryPolicy
 
     @property
     def uses_public_api(self) -> bool:
@@ -112,22 +117,19 @@ class Endpoint:
                     AdaptiveLimiter,
                     RefuseSyncTransport,
                     ReplayTransport,
-                    RetryPolicy,
                     RetryTransport,
                 )
 
                 self.limiter = AdaptiveLimiter(self.settings.concurrency)
-                policy = RetryPolicy(
-                    timeout_s=self.settings.timeout_s,
-                    max_call_time_s=self.settings.max_call_time_s,
-                )
                 network = httpx2.AsyncHTTPTransport(
                     limits=httpx2.Limits(
                         max_connections=max(self.settings.concurrency * 2, 10),
                         max_keepalive_connections=max(self.settings.concurrency * 2, 10),
                     )
                 )
-                retrying = RetryTransport(network, policy, self.limiter, preflight=self._preflight)
+                retrying = RetryTransport(
+                    network, self.settings.retry, self.limiter, preflight=self._preflight
+                )
                 stack = ReplayTransport(retrying, self.replayer)
                 self._loop = _LoopThread()
                 self._client = Mistral(
@@ -135,9 +137,9 @@ class Endpoint:
                     server_url=self.settings.server_url or None,
                     client=httpx2.Client(transport=RefuseSyncTransport()),
                     async_client=httpx2.AsyncClient(
-                        transport=stack, timeout=self.settings.timeout_s
+                        transport=stack, timeout=self.settings.retry.timeout_s
                     ),
-                    timeout_ms=int(self.settings.timeout_s * 1000),
+                    timeout_ms=int(self.settings.retry.timeout_s * 1000),
                 )
             return self._loop, self._client
 
@@ -173,10 +175,10 @@ class Endpoint:
         the SDK rejects is never recorded and a replay never answers where the live call
         failed.
         """
-        answer, stats.to_record = stats.to_record, None
-        if answer is not None:
+        pending = stats.take_pending()
+        if pending is not None:
             # Off the loop (the write fsyncs), so other calls' timers do not stall behind it.
-            await asyncio.to_thread(self.store.save, *answer)
+            await asyncio.to_thread(self.replayer.record, pending)
 
     def submit(
         self,
@@ -203,7 +205,7 @@ class Endpoint:
                     try:
                         result = await call(client)
                     except (errors.MistralError, errors.NoResponseError):
-                        stats.to_record = None  # the SDK refused the answer: not recorded
+                        stats.take_pending()  # the SDK refused the answer: not recorded
                         raise
                     except Exception:
                         await self._save_answer(stats)  # ours failed on an accepted answer
@@ -218,6 +220,53 @@ class Endpoint:
 
         return loop.submit(run())
 
+    # -- replays read without the SDK ----------------------------------------------------------
+
+    def replayed(
+        self,
+        request: StoreRequest | None,
+        read: Callable[[StoredResponse], T | None],
+        *,
+        recorder: CaseRecorder | None,
+        model: str,
+    ) -> T | None:
+        """The recorded answer to `request` as `read` takes it, read without the SDK, or None.
+
+        A replay through the SDK costs about 15 ms of CPU (pydantic models it builds afresh
+        on every call) and half a second to import it; this costs about 0.1 ms. It answers
+        only where the SDK would answer the same: `request` is the body the SDK would send
+        (None where it cannot be guessed, see `_chat_request`), and `read` accepts only
+        plain recorded bodies (`read_chat_body`), returning None for anything else. Then the
+        call goes through the SDK as usual. The case's sample index, call count and store
+        hit are kept exactly as a replay through the transport keeps them.
+        """
+        if request is None or self.replayer.mode is RecordMode.ALL or not _has_key(request):
+            return None
+        samples = recorder.samples if recorder is not None else None
+        _, found = self.replayer.replay(request, samples, read, claim_on_miss=False)
+        if found is not None and recorder is not None:
+            recorder.add_call(CallStats(endpoint=request.path, model=model, store_hit=True))
+        return found
+
+    def replayed_or_submitted(
+        self,
+        request: StoreRequest | None,
+        read: Callable[[StoredResponse], T | None],
+        call: Callable[[Mistral], Awaitable[T]],
+        *,
+        recorder: CaseRecorder | None,
+        endpoint: str,
+        model: str,
+    ) -> concurrent.futures.Future[T]:
+        """The one call path: the recorded answer if `replayed` can read it, else `call`
+        through the SDK (`submit`); either way a future of the answer."""
+        found = self.replayed(request, read, recorder=recorder, model=model)
+        if found is None:
+            return self.submit(call, recorder=recorder, endpoint=endpoint, model=model)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        future.set_result(found)
+        return future
+
     # -- chat -------------------------------------------------------------------------------
 
     def submit_chat(
@@ -227,11 +276,14 @@ class Endpoint:
         *,
         recorder: CaseRecorder | None,
         model: str | None = None,
+        of_model_under_test: bool = True,
     ) -> concurrent.futures.Future[Reply]:
-        """Starts a chat completion; the future's result is the `Reply`."""
-        model_id = model or self.settings.model
-        if not model_id:
-            raise LLMAPIError("no model to call: pass --llm-model=ID or set LLMEVAL_MODEL")
+        """Starts a chat completion through the SDK; the future's result is the `Reply`.
+
+        A call not `of_model_under_test` (the judge's) adds its tokens to the case, but not
+        its latency or finish reason, which describe the model under test.
+        """
+        model_id = self._model_id(model)
 
         async def call(client: Mistral) -> Reply:
             started = time.perf_counter()
@@ -246,7 +298,8 @@ class Endpoint:
             replayed = stats is not None and stats.store_hit
             # Time spent on a replay is the SDK's, not the model's: a replay's latency is 0.
             latency = 0.0 if replayed else latency
-            return _count(_reply(response, model_id, latency), recorder)
+            reply = _reply(response, model_id, latency)
+            return _add_usage(reply, recorder, of_model_under_test=of_model_under_test)
 
         return self.submit(call, recorder=recorder, endpoint=_CHAT_PATH, model=model_id)
 
@@ -257,32 +310,21 @@ class Endpoint:
         *,
         recorder: CaseRecorder | None,
         model: str | None = None,
+        of_model_under_test: bool = True,
     ) -> Reply | None:
-        """The recorded reply to this chat request, read without the SDK, or None.
-
-        A replay through the SDK costs about 15 ms of CPU (pydantic models it builds afresh
-        on every call) and half a second to import it; this costs about 0.1 ms. It answers
-        only where the SDK would answer the same: the key is the body the SDK would send
-        (see `_chat_request`), and only plain recorded bodies are read (`read_chat_body`).
-        Otherwise (a miss, an unusual body) it returns None and the request goes through
-        the SDK as usual. The case's sample index, call count and store hit are kept
-        exactly as a replay through the transport keeps them.
-        """
+        """The recorded reply to this chat request, read without the SDK (`replayed`), or None."""
         model_id = model or self.settings.model
-        if not model_id or self.replayer.mode == "all":
+        if not model_id:
             return None
-        request = _chat_request(model_id, messages, params)
-        if request is None:
-            return None
-        samples = recorder.samples if recorder is not None else None
-        _, reply = self.replayer.replay(
-            request, samples, lambda stored: _recorded_reply(stored, model_id), claim_on_miss=False
+        reply = self.replayed(
+            _chat_request(model_id, messages, params),
+            lambda stored: _recorded_reply(stored, model_id),
+            recorder=recorder,
+            model=model_id,
         )
         if reply is None:
             return None
-        if recorder is not None:
-            recorder.add_call(CallStats(endpoint=_CHAT_PATH, model=model_id, store_hit=True))
-        return _count(reply, recorder)
+        return _add_usage(reply, recorder, of_model_under_test=of_model_under_test)
 
     def chat(
         self,
@@ -291,11 +333,31 @@ class Endpoint:
         *,
         recorder: CaseRecorder | None,
         model: str | None = None,
+        of_model_under_test: bool = True,
     ) -> Reply:
-        reply = self.replayed_chat(messages, params, recorder=recorder, model=model)
+        """A chat completion: replayed without the SDK where it can be, else through it."""
+        reply = self.replayed_chat(
+            messages,
+            params,
+            recorder=recorder,
+            model=model,
+            of_model_under_test=of_model_under_test,
+        )
         if reply is not None:
             return reply
-        return self.submit_chat(messages, params, recorder=recorder, model=model).result()
+        return self.submit_chat(
+            messages,
+            params,
+            recorder=recorder,
+            model=model,
+            of_model_under_test=of_model_under_test,
+        ).result()
+
+    def _model_id(self, model: str | None) -> str:
+        model_id = model or self.settings.model
+        if not model_id:
+            raise LLMAPIError("no model to call: pass --llm-model=ID or set LLMEVAL_MODEL")
+        return model_id
 
     # -- model cards ------------------------------------------------------------------------
 
@@ -344,16 +406,24 @@ def _chat_request(
     """
     if "model" in params or "messages" in params:
         return None  # the SDK refuses a second value for its own arguments
-    if not _plain_json(messages) or not _plain_json(params):
+    if not plain_json(messages) or not plain_json(params):
         return None
     body: dict[str, Any] = {"stream": False, **params, "model": model, "messages": messages}
     return StoreRequest("POST", _CHAT_PATH, body=body)
 
 
+def _has_key(request: StoreRequest) -> bool:
+    """False for text that cannot be encoded (a lone surrogate): the SDK's path reports it."""
+    try:
+        return bool(request.digest)
+    except UnicodeEncodeError:
+        return False
+
+
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _plain_json(value: Any, depth: int = 0) -> bool:
+def plain_json(value: Any, depth: int = 0) -> bool:
     """True for JSON made of exactly dict (string keys), list, str, int, float, bool, None."""
     kind = type(value)
     if kind in _SCALARS:
@@ -361,14 +431,21 @@ def _plain_json(value: Any, depth: int = 0) -> bool:
     if depth > 64:
         return False
     if kind is dict:
-        return all(type(key) is str and _plain_json(item, depth + 1) for key, item in value.items())
+        return all(type(key) is str and plain_json(item, depth + 1) for key, item in value.items())
     if kind is list:
-        return all(_plain_json(item, depth + 1) for item in value)
+        return all(plain_json(item, depth + 1) for item in value)
     return False
 
 
 def _recorded_reply(stored: StoredResponse, model: str) -> Reply | None:
-    """The reply in a recorded chat answer, or None where the SDK must read it.
+    """The reply in a recorded chat answer (`recorded_json`), or None where the SDK must
+    read it."""
+    body = recorded_json(stored)
+    return None if body is None else read_chat_body(body, model)
+
+
+def recorded_json(stored: StoredResponse) -> Any:
+    """The body of a recorded 200 answer as the SDK reads it, or None where it would not.
 
     Only a 200 recorded as JSON, with a content type the SDK takes as `application/json`
     and decodes as UTF-8 (the charset, if any, is UTF-8).
@@ -381,7 +458,7 @@ def _recorded_reply(stored: StoredResponse, model: str) -> Reply | None:
     charset = parameters.strip().lower().replace(" ", "").replace('"', "")
     if charset not in ("", "charset=utf-8", "charset=utf8"):
         return None
-    return read_chat_body(stored.json_body, model)
+    return stored.json_body
 
 
 def _reply(response: models.ChatCompletionResponse, model: str, latency_s: float) -> Reply:
@@ -403,14 +480,15 @@ def _reply(response: models.ChatCompletionResponse, model: str, latency_s: float
     )
 
 
-def _count(reply: Reply, recorder: CaseRecorder | None) -> Reply:
-    """Adds a reply's tokens, latency and finish reason to its case; returns the reply."""
+def _add_usage(reply: Reply, recorder: CaseRecorder | None, *, of_model_under_test: bool) -> Reply:
+    """Adds a reply's tokens to its case, and the model under test's latency and finish
+    reason; returns the reply."""
     if recorder is not None:
         recorder.add_completion(
             prompt_tokens=reply.usage.prompt_tokens,
             completion_tokens=reply.usage.completion_tokens,
-            latency_s=reply.latency_s,
-            finish_reason=reply.finish_reason,
+            latency_s=reply.latency_s if of_model_under_test else 0.0,
+            finish_reason=reply.finish_reason if of_model_under_test else None,
         )
     return reply
 

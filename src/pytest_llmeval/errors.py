@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 class LLMEvalError(Exception):
     """Base class of every pytest-llmeval exception that is not a model failure."""
@@ -79,3 +81,10 @@ def json_kind(value: object) -> str:
     if isinstance(value, list):
         return "a list"
     return "an object"
+
+
+def json_decode_problem(error: json.JSONDecodeError, *, one_line: bool = False) -> str:
+    """Where and why text is not JSON, in the words every error message here uses:
+    `not valid JSON (Expecting value at line 1 column 1)`, `at column 1` for one line."""
+    where = f"column {error.colno}" if one_line else f"line {error.lineno} column {error.colno}"
+    return f"not valid JSON ({error.msg} at {where})"

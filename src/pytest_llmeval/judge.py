@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, cast
-
-from mistralai.client import Mistral, models
+from typing import Any
 
 from .endpoint import Endpoint, Reply
 from .errors import JudgeError
-from .messages import content_text
 from .records import CaseRecorder, GroupSettings
 from .strict_json import parse_json
 
@@ -110,14 +107,21 @@ class Judge:
             {"role": "system", "content": _INSTRUCTIONS.format(rubric=rubric, low=low, high=high)},
             {"role": "user", "content": _material(str(output), question, reference)},
         ]
-        response_format = models.ResponseFormat(
-            type="json_schema",
-            json_schema=models.JSONSchema(name="verdict", schema_definition=schema, strict=True),
-        )
+        # Plain JSON, as the SDK sends its ResponseFormat: so a recorded verdict is read back
+        # without the SDK, the way `llm.chat` reads its replies (`Endpoint.replayed_chat`).
+        params = {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "verdict", "schema": schema, "strict": True},
+            },
+            "temperature": 0.0,
+        }
         recorder = self._recorder()
         problem = ""
         for _ in range(2):
-            text = self._ask(messages, response_format, recorder)
+            text = self._endpoint.chat(
+                messages, params, recorder=recorder, model=self.model, of_model_under_test=False
+            ).text
             parsed = parse_json(text, schema)
             if parsed.ok:
                 verdict = parsed.value
@@ -138,33 +142,6 @@ class Judge:
             model=self.model,
             endpoint="/v1/chat/completions",
         )
-
-    def _ask(
-        self,
-        messages: list[dict[str, Any]],
-        response_format: models.ResponseFormat,
-        recorder: CaseRecorder | None,
-    ) -> str:
-        async def call(client: Mistral) -> str:
-            response = await client.chat.complete_async(
-                model=self.model,
-                messages=cast(Any, messages),
-                response_format=response_format,
-                temperature=0.0,
-            )
-            choice = response.choices[0] if response.choices else None
-            if recorder is not None:
-                recorder.add_completion(
-                    prompt_tokens=response.usage.prompt_tokens or 0,
-                    completion_tokens=response.usage.completion_tokens or 0,
-                    latency_s=0.0,
-                    finish_reason=None,
-                )
-            return content_text(choice.message.content) if choice and choice.message else ""
-
-        return self._endpoint.submit(
-            call, recorder=recorder, endpoint="/v1/chat/completions", model=self.model
-        ).result()
 
 
 def _material(output: str, question: str | None, reference: str | None) -> str:

@@ -117,6 +117,10 @@ class CaseSettings:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+SETTINGS_KEY = pytest.StashKey[CaseSettings]()
+"""An eval case's `CaseSettings`, stashed on its item at collection."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for a misspelt name close to one of `choices`, else ''."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)

@@ -25,11 +25,25 @@ def to_messages(
 
 
 def content_text(content: Any) -> str:
-    """Message content as text: a string as is; a list of chunks joined by their text parts."""
+    """A reply's content as its text: a string as is; text chunks concatenated, since they
+    are pieces of one answer (as the SDK streams and returns them)."""
+    return "".join(_chunk_texts(content))
+
+
+def prompt_text(content: Any) -> str:
+    """A prompt message's content as text: a string as is; its text chunks one per line,
+    since each is a separate piece of what was asked."""
+    return "\n".join(_chunk_texts(content))
+
+
+def _chunk_texts(content: Any) -> list[str]:
+    """The text parts of message content: plain dicts or the SDK's chunk models."""
     if content is None:
-        return ""
+        return []
     if isinstance(content, str):
-        return content
+        return [content]
+    if not isinstance(content, (list, tuple)):
+        return []
     parts: list[str] = []
     for chunk in content:
         text = getattr(chunk, "text", None)
@@ -37,4 +51,4 @@ def content_text(content: Any) -> str:
             text = chunk.get("text")
         if isinstance(text, str):
             parts.append(text)
-    return "".join(parts)
+    return parts

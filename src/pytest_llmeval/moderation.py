@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from mistralai.client import Mistral
-
-from .endpoint import Endpoint, Reply
+from .endpoint import Endpoint, Reply, plain_json, recorded_json
 from .records import CaseRecorder
+from .replay.keys import StoreRequest
+from .replay.recording import StoredResponse
+
+if TYPE_CHECKING:
+    from mistralai.client import Mistral
 
 
 @dataclass(frozen=True)
@@ -57,29 +61,83 @@ class Moderation:
         self, text_or_messages: str | Reply | Sequence[Mapping[str, Any]]
     ) -> ModerationResult:
         recorder = self._recorder()
+        inputs: list[Any]
         if isinstance(text_or_messages, (str, Reply)):
             text = str(text_or_messages)
-            path = "/v1/moderations"
+            path, inputs = "/v1/moderations", [text]
 
-            async def call(client: Mistral) -> Any:
-                return await client.classifiers.moderate_async(model=self.model, inputs=[text])
+            async def call(client: Mistral) -> ModerationResult:
+                return _finding(
+                    await client.classifiers.moderate_async(model=self.model, inputs=[text])
+                )
         else:
             messages = [dict(message) for message in text_or_messages]
-            path = "/v1/chat/moderations"
+            path, inputs = "/v1/chat/moderations", [messages]
 
-            async def call(client: Mistral) -> Any:
-                return await client.classifiers.moderate_chat_async(
+            async def call(client: Mistral) -> ModerationResult:
+                response = await client.classifiers.moderate_chat_async(
                     model=self.model, inputs=cast(Any, [messages])
                 )
+                return _finding(response)
 
-        response = self._endpoint.submit(
-            call, recorder=recorder, endpoint=path, model=self.model
-        ).result()
-        result = response.results[0] if response.results else None
-        finding = ModerationResult(
-            categories=dict(result.categories or {}) if result is not None else {},
-            category_scores=dict(result.category_scores or {}) if result is not None else {},
+        # The body the SDK sends (`input` is its name on the wire), so that a recorded
+        # finding is read back without the SDK, as `llm.chat` reads its replies.
+        request = (
+            StoreRequest("POST", path, body={"model": self.model, "input": inputs})
+            if plain_json(inputs)
+            else None
         )
+        finding = self._endpoint.replayed_or_submitted(
+            request, _recorded_finding, call, recorder=recorder, endpoint=path, model=self.model
+        ).result()
         if recorder is not None:
             recorder.add_safety_findings(finding.flagged, finding.flagged_categories)
         return finding
+
+
+def _finding(response: Any) -> ModerationResult:
+    """The finding in the SDK's `ModerationResponse`."""
+    result = response.results[0] if response.results else None
+    return ModerationResult(
+        categories=dict(result.categories or {}) if result is not None else {},
+        category_scores=dict(result.category_scores or {}) if result is not None else {},
+    )
+
+
+_BODY_KEYS = frozenset({"id", "model", "results"})
+_RESULT_KEYS = frozenset({"categories", "category_scores"})
+
+
+def _recorded_finding(stored: StoredResponse) -> ModerationResult | None:
+    """The finding in a recorded moderation answer, or None where the SDK must read it.
+
+    Only the plain shape: a 200 recorded as JSON, string `id` and `model`, and results whose
+    categories are booleans and scores numbers. For such a body the SDK's models give the
+    same finding; anything else goes through the SDK, which answers it or rejects it.
+    """
+    body = recorded_json(stored)
+    if not isinstance(body, dict) or not body.keys() <= _BODY_KEYS:
+        return None
+    results = body.get("results")
+    if not isinstance(body.get("id"), str) or not isinstance(body.get("model"), str):
+        return None
+    # One input is sent, so one result comes back; more is unusual enough for the SDK.
+    if not isinstance(results, list) or len(results) > 1:
+        return None
+    if not results:
+        return ModerationResult()
+    first = results[0]
+    if not isinstance(first, dict) or not first.keys() <= _RESULT_KEYS:
+        return None
+    categories = first.get("categories") or {}
+    scores = first.get("category_scores") or {}
+    if not isinstance(categories, dict) or not isinstance(scores, dict):
+        return None
+    if not all(isinstance(value, bool) for value in categories.values()):
+        return None
+    if not all(type(value) in (int, float) and math.isfinite(value) for value in scores.values()):
+        return None
+    return ModerationResult(
+        categories=dict(categories),
+        category_scores={name: float(value) for name, value in scores.items()},
+    )

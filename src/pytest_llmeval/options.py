@@ -6,11 +6,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from .store import RECORD_MODES
+from .replay.replayer import RecordMode
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .endpoint import EndpointSettings
 
 T = TypeVar("T")
 
@@ -31,6 +35,7 @@ FORMAT_THRESHOLD = "--llm-format-threshold"
 MAX_ERRORS = "--llm-max-errors"
 MAX_DROP = "--llm-max-drop"
 STRICT_CASES = "--llm-strict-cases"
+EXAMPLES = "--llm-examples"
 
 
 class OptionError(ValueError):
@@ -77,10 +82,12 @@ def seconds(text: str) -> float:
     return value
 
 
-def record_mode(text: str) -> str:
-    if text not in RECORD_MODES:
-        raise OptionError(f"is not a record mode; use one of {', '.join(RECORD_MODES)}")
-    return text
+def record_mode(text: str) -> RecordMode:
+    try:
+        return RecordMode(text)
+    except ValueError:
+        modes = ", ".join(mode.value for mode in RecordMode)
+        raise OptionError(f"is not a record mode; use one of {modes}") from None
 
 
 def server_url(text: str) -> str:
@@ -109,10 +116,6 @@ class Option:
     @property
     def ini(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
-
-    @property
-    def dest(self) -> str:
-        return self.ini
 
 
 OPTIONS = (
@@ -205,6 +208,13 @@ OPTIONS = (
         default=None,
         is_flag=True,
     ),
+    Option(
+        EXAMPLES,
+        help="examples per hypothesis test that calls a model (the llmeval profile: "
+        "derandomized, no deadline, no example database)",
+        default="20",
+        metavar="N",
+    ),
 )
 
 
@@ -214,7 +224,7 @@ def add_options(parser: pytest.Parser) -> None:
         shown = f" (default: {option.default})" if option.default is not None else ""
         if option.is_flag:
             group.addoption(
-                option.flag, action="store_true", default=None, dest=option.dest, help=option.help
+                option.flag, action="store_true", default=None, dest=option.ini, help=option.help
             )
             parser.addini(option.ini, option.help, type="bool", default=False)
         else:
@@ -222,7 +232,7 @@ def add_options(parser: pytest.Parser) -> None:
                 option.flag,
                 action="store",
                 default=None,
-                dest=option.dest,
+                dest=option.ini,
                 metavar=option.metavar,
                 help=option.help + shown,
             )
@@ -237,7 +247,7 @@ class Settings:
     server_url: str | None
     judge_model: str
     moderation_model: str
-    record_mode: str
+    record_mode: RecordMode
     store: Path
     concurrency: int
     timeout_s: float
@@ -249,12 +259,13 @@ class Settings:
     max_errors: int
     max_drop: float
     strict_cases: bool
+    examples: int
 
 
 def _raw(config: pytest.Config, option: Option) -> tuple[str | None, Path | None]:
     """The value from the command line, then environment, then ini file, then the default,
     with the folder a relative path in it is relative to (None: the working directory)."""
-    value = config.getoption(option.dest)
+    value = config.getoption(option.ini)
     if value is not None:
         return str(value), None
     if option.env and os.environ.get(option.env):
@@ -290,8 +301,10 @@ def read_settings(config: pytest.Config) -> Settings:
         assert value is not None, flag  # every required option has a default
         return value
 
-    mode = get(RECORD_MODE, record_mode) or ("none" if os.environ.get("CI") else "new_episodes")
-    strict = bool(config.getoption(by_flag[STRICT_CASES].dest) or config.getini("llm_strict_cases"))
+    mode = get(RECORD_MODE, record_mode) or (
+        RecordMode.NONE if os.environ.get("CI") else RecordMode.NEW_EPISODES
+    )
+    strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
     return Settings(
         model=get(MODEL, model_id),
         server_url=get(SERVER_URL, server_url),
@@ -309,4 +322,85 @@ def read_settings(config: pytest.Config) -> Settings:
         max_errors=required(MAX_ERRORS, non_negative_int),
         max_drop=required(MAX_DROP, rate),
         strict_cases=strict,
+        examples=required(EXAMPLES, positive_int),
+    )
+
+
+def _default(flag: str, convert: Callable[[str], T]) -> T:
+    """An option's default, converted as a value given for it would be."""
+    default = next(option.default for option in OPTIONS if option.flag == flag)
+    assert default is not None, flag
+    return convert(default)
+
+
+_TIMEOUT_S = _default(TIMEOUT, seconds)
+_MAX_CALL_TIME_S = _default(MAX_RETRY_TIME, seconds)
+_STORE_DIR = Path(_default(STORE, str))
+_JUDGE_MODEL = _default(JUDGE_MODEL, model_id)
+_MODERATION_MODEL = _default(MODERATION_MODEL, model_id)
+_CONCURRENCY = _default(CONCURRENCY, positive_int)
+
+# The backoff between attempts: not options, but settings of the retry policy all the same.
+BACKOFF: dict[str, float] = {
+    "initial_delay_s": 0.5,
+    "max_delay_s": 8.0,
+    "jitter_s": 0.25,
+    "min_server_delay_s": 0.1,
+}
+
+
+def retry_policy(
+    *,
+    timeout_s: float = _TIMEOUT_S,
+    max_call_time_s: float = _MAX_CALL_TIME_S,
+    **backoff: float,
+) -> RetryPolicy:
+    """The retry policy for these option values, the backoff from `BACKOFF` unless given."""
+    return RetryPolicy(
+        timeout_s=timeout_s, max_call_time_s=max_call_time_s, **{**BACKOFF, **backoff}
+    )
+
+
+def endpoint_settings(
+    *,
+    model: str | None,
+    server_url: str | None = None,
+    api_key: str | None = None,
+    record_mode: RecordMode | str = RecordMode.NEW_EPISODES,
+    store_dir: Path = _STORE_DIR,
+    judge_model: str = _JUDGE_MODEL,
+    moderation_model: str = _MODERATION_MODEL,
+    concurrency: int = _CONCURRENCY,
+    **retry: Any,
+) -> EndpointSettings:
+    """The endpoint's settings: the options' defaults for what is not given; `retry` takes
+    `retry_policy`'s keywords."""
+    from .endpoint import EndpointSettings
+
+    return EndpointSettings(
+        model=model,
+        server_url=server_url,
+        api_key=api_key,
+        judge_model=judge_model,
+        moderation_model=moderation_model,
+        concurrency=concurrency,
+        record_mode=RecordMode(record_mode),
+        store_dir=store_dir,
+        retry=retry_policy(**retry),
+    )
+
+
+def settings_of_endpoint(settings: Settings, api_key: str | None) -> EndpointSettings:
+    """The endpoint's settings for a session's resolved options."""
+    return endpoint_settings(
+        model=settings.model,
+        server_url=settings.server_url,
+        api_key=api_key,
+        record_mode=settings.record_mode,
+        store_dir=settings.store,
+        judge_model=settings.judge_model,
+        moderation_model=settings.moderation_model,
+        concurrency=settings.concurrency,
+        timeout_s=settings.timeout_s,
+        max_call_time_s=settings.max_retry_time_s,
     )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import hookspec
+from . import hookspec, hypothesis_profile
 from .datasets import Case
 from .markers import MARKER_HELP
 from .options import add_options, read_settings
@@ -31,10 +31,14 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspec)
 
 
+@pytest.hookimpl(tryfirst=True)  # registers the llmeval profile before hypothesis loads one
 def pytest_configure(config: pytest.Config) -> None:
     for help_text in MARKER_HELP.values():
         config.addinivalue_line("markers", help_text)
     session = config.stash[SESSION_KEY] = EvalSession(config, read_settings(config))
+    hypothesis_profile.configure(
+        session.settings.examples, config.getoption("hypothesis_profile", None)
+    )
     if not hasattr(config, "workerinput"):  # files and the verdict belong to the controller
         config.pluginmanager.register(_Controller(ReportCollector(session)), COLLECTOR_NAME)
 
@@ -84,6 +88,10 @@ def pytest_runtest_makereport(
         report.llmeval_case = record  # type: ignore[attr-defined]  # travels with xdist reports
     _session(item.config).scrub_report(report)
     return report
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    hypothesis_profile.apply_to_model_tests(items)
 
 
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
+
+from .replay.replayer import SampleCounter
 
 if TYPE_CHECKING:
-    from .store import StoreRequest
-
-T = TypeVar("T")
+    from .replay.replayer import PendingRecording
 
 MESSAGE_LIMIT = 300
 
@@ -25,29 +24,14 @@ class CallStats:
     retries: int = 0
     store_hit: bool = False
     store_miss: bool = False
-    # A response to record once the SDK has accepted it: (request, sample, status,
-    # content type, body). Saved by the endpoint; dropped when the SDK rejects the body.
-    to_record: tuple[StoreRequest, int, int, str, bytes] | None = None
+    # Left by the transport for the endpoint, which saves it once the SDK has accepted the
+    # answer and drops it when the SDK rejects it.
+    pending: PendingRecording | None = None
 
-
-class SampleCounter:
-    """Numbers repeated identical requests within one case, so each replays its own answer."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def claim(
-        self, key: str, look: Callable[[int], T | None], *, claim_on_miss: bool
-    ) -> tuple[int, T | None]:
-        """`look(index)` at the next index of `key`, which is taken when it finds something
-        (or always, with `claim_on_miss`): atomic, so concurrent calls never share an index."""
-        with self._lock:
-            index = self._seen.get(key, 0)
-            found = look(index)
-            if found is not None or claim_on_miss:
-                self._seen[key] = index + 1
-            return index, found
+    def take_pending(self) -> PendingRecording | None:
+        """The recording waiting to be saved, handed over once: the stats no longer hold it."""
+        pending, self.pending = self.pending, None
+        return pending
 
 
 @dataclass

@@ -43,10 +43,6 @@ class ModelInfo:
     root: str | None
     card: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
-    @property
-    def base_model(self) -> str:
-        return self.root or self.id
-
 
 # The parts of a chat completion body this reader vouches for; a body with anything else in
 # a choice or its message (tool calls, log probabilities, image chunks, ...) is left to the

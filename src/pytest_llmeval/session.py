@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,13 +14,15 @@ import pytest
 
 from . import __version__
 from .atomic import write_atomic
-from .datasets import Case
 from .errors import BaselineError, DatasetError, JsonFormatError, LLMAPIError
-from .markers import CaseSettings, MarkerError, case_settings, is_eval_case
+from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
-from .options import Settings
+from .options import Settings, settings_of_endpoint
+from .paths import shown_path
+from .prefetch import Prefetcher, case_of
 from .records import CaseRecorder
-from .store import redact
+from .redact import redact
+from .replay.replayer import RecordMode
 
 if TYPE_CHECKING:
     # The SDK and the report machinery are imported when first used, not with pytest:
@@ -29,9 +30,7 @@ if TYPE_CHECKING:
     from .endpoint import Endpoint, ModelInfo, Reply
     from .report import Report
 
-SETTINGS_KEY = pytest.StashKey[CaseSettings]()
 RECORDER_KEY = pytest.StashKey[CaseRecorder]()
-REPLY_KEY = pytest.StashKey["concurrent.futures.Future[Reply]"]()
 SETUP_DURATION_KEY = pytest.StashKey[float]()
 
 NO_MODEL = (
@@ -55,42 +54,35 @@ class EvalSession:
         self._clock = time.perf_counter()
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
-        self._order: dict[str, int] = {}
-        self._looked_ahead = 0  # items before this index were prefetched already
-        self._interactor: Any = None
+        self._prefetcher: Prefetcher | None = None
 
     # -- the endpoint -----------------------------------------------------------------------
 
     @property
     def endpoint(self) -> Endpoint:
         if self._endpoint is None:
-            from .endpoint import Endpoint, EndpointSettings
+            from .endpoint import Endpoint
 
-            self._endpoint = Endpoint(
-                EndpointSettings(
-                    model=self.settings.model,
-                    server_url=self.settings.server_url,
-                    api_key=self.api_key,
-                    judge_model=self.settings.judge_model,
-                    moderation_model=self.settings.moderation_model,
-                    concurrency=self.settings.concurrency,
-                    timeout_s=self.settings.timeout_s,
-                    max_call_time_s=self.settings.max_retry_time_s,
-                    record_mode=self.settings.record_mode,
-                    store_dir=self.settings.store,
-                )
-            )
+            self._endpoint = Endpoint(settings_of_endpoint(self.settings, self.api_key))
         return self._endpoint
+
+    @property
+    def prefetcher(self) -> Prefetcher:
+        if self._prefetcher is None:
+            self._prefetcher = Prefetcher(
+                self.endpoint, self.recorder, self.config, window=self.settings.concurrency * 4
+            )
+        return self._prefetcher
 
     def header(self) -> str:
         settings = self.settings
         server = settings.server_url or "Mistral API"
-        if settings.record_mode == "none":
+        if settings.record_mode is RecordMode.NONE:
             server = "none (replay only)"
         return (
             f"llmeval: model {settings.model or '(none)'}, server {server},"
             f" record mode {settings.record_mode},"
-            f" store {_relative(settings.store, self.config.rootpath)}"
+            f" store {shown_path(settings.store, self.config.rootpath)}"
         )
 
     def close(self) -> None:
@@ -107,7 +99,7 @@ class EvalSession:
             item.stash[SETTINGS_KEY] = case_settings(item)
         except MarkerError as error:
             return f"{item.nodeid}: {error}"
-        if "llm_reply" in getattr(item, "fixturenames", ()) and _case_of(item) is None:
+        if "llm_reply" in getattr(item, "fixturenames", ()) and case_of(item) is None:
             return f"{item.nodeid}: {NO_CASE}"
         return None
 
@@ -151,103 +143,18 @@ class EvalSession:
         if self.settings.model and SETTINGS_KEY in item.stash:
             # Here, before the case's setup: a reply is read or sent outside its duration. The
             # SDK is imported and the client started by the first request that needs them.
-            self._prefetch(item, nextitem)
+            self.prefetcher.start(item, nextitem)
 
     def finish_item(self) -> None:
         self.current = None
 
-    def _prefetch(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
-        """Keeps the replies of the next few dataset cases in flight while tests run in order."""
-        window = self.settings.concurrency * 4
-        for upcoming in self._upcoming(item, nextitem, window):
-            if REPLY_KEY not in upcoming.stash and "llm_reply" in getattr(
-                upcoming, "fixturenames", ()
-            ):
-                self._submit_reply(upcoming)
-
-    def _upcoming(
-        self, item: pytest.Item, nextitem: pytest.Item | None, window: int
-    ) -> Iterator[pytest.Item]:
-        items: Sequence[pytest.Item] = item.session.items
-        pending = self._xdist_pending()
-        if pending is not None:
-            # xdist takes the next index off its queue before running this test.
-            yield item
-            if nextitem is not None:
-                yield nextitem
-            for index in pending[:window]:
-                if isinstance(index, int) and 0 <= index < len(items):
-                    yield items[index]
-            return
-        if not self._order:
-            self._order = {candidate.nodeid: index for index, candidate in enumerate(items)}
-        start = self._order.get(item.nodeid)
-        if start is None:
-            yield item
-            if nextitem is not None:
-                yield nextitem
-            return
-        # Each item is looked at once, and in batches: the window is topped up when half of
-        # it has run, so replays read from the store come in runs rather than one per test.
-        end = start + window + 1
-        if self._looked_ahead - start > window // 2:
-            return
-        begin, self._looked_ahead = max(start, self._looked_ahead), end
-        yield from items[begin:end]
-
-    def _xdist_pending(self) -> list[Any] | None:
-        """The indices an xdist worker has been given but not run yet, or None without xdist.
-
-        Reading the worker's queue lets each worker prefetch only what it will run, so no
-        request is sent twice; if xdist's internals change, prefetching falls back to `nextitem`.
-        """
-        if not hasattr(self.config, "workerinput"):
-            return None
-        if self._interactor is None:
-            self._interactor = next(
-                (p for p in self.config.pluginmanager.get_plugins() if hasattr(p, "torun")), False
-            )
-        queue = getattr(self._interactor, "torun", None)
-        if queue is None or not hasattr(queue, "lock"):
-            return []
-        try:
-            with queue.lock() as pending:
-                return list(pending)
-        except Exception:  # xdist internals changed: degrade, never break the run
-            return []
-
-    def _submit_reply(self, item: pytest.Item) -> concurrent.futures.Future[Reply] | None:
-        case = _case_of(item)
-        settings = item.stash.get(SETTINGS_KEY, None)
-        if case is None or settings is None:
-            return None
-        messages = to_messages(case.messages, settings.system)
-        params = dict(settings.params)
-        if "tools" in case.meta and "tools" not in params:
-            # A function-calling sample's tools are part of its request, as in fine-tuning.
-            params["tools"] = case.meta["tools"]
-        recorder = self.recorder(item)
-        future: concurrent.futures.Future[Reply]
-        try:
-            # A recorded reply is read here and now: cheaper than a trip to the loop thread.
-            reply = self.endpoint.replayed_chat(messages, params, recorder=recorder)
-        except Exception:  # an unreadable store: the SDK's path reports it on this case
-            reply = None
-        if reply is not None:
-            future = concurrent.futures.Future()
-            future.set_result(reply)
-        else:
-            future = self.endpoint.submit_chat(messages, params, recorder=recorder)
-        item.stash[REPLY_KEY] = future
-        return future
-
     def reply_for(self, item: pytest.Item) -> Reply:
         if not self.settings.model:
             pytest.skip(NO_MODEL)
-        future = item.stash.get(REPLY_KEY, None) or self._submit_reply(item)
-        if future is None:
+        reply = self.prefetcher.reply(item)
+        if reply is None:
             raise pytest.UsageError(f"{item.nodeid}: {NO_CASE}")
-        return future.result()
+        return reply
 
     # -- fixtures' behaviour ------------------------------------------------------------------
 
@@ -331,22 +238,9 @@ class EvalSession:
         report.sections = [(title, self.scrub(text)) for title, text in report.sections]
 
 
-def _case_of(item: pytest.Item) -> Case | None:
-    callspec = getattr(item, "callspec", None)
-    value = callspec.params.get("case") if callspec is not None else None
-    return value if isinstance(value, Case) else None
-
-
 def _xdist_workers(config: pytest.Config) -> int | None:
     workers = getattr(config.option, "numprocesses", None)
     return workers if isinstance(workers, int) and workers > 0 else None
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def _dataset_error(longrepr: str) -> str | None:
@@ -414,7 +308,7 @@ class ReportCollector:
             moderation_model=settings.moderation_model,
             started=utc_timestamp(self.session.started),
             duration_s=round(time.perf_counter() - self.session._clock, 3),
-            record_mode=settings.record_mode,
+            record_mode=settings.record_mode.value,
             plugin_version=__version__,
             workers=_xdist_workers(self.session.config),
         )
@@ -438,7 +332,7 @@ class ReportCollector:
             gate,
             baseline=self.baseline,
             baseline_source=(
-                _relative(settings.baseline, self.session.config.rootpath)
+                shown_path(settings.baseline, self.session.config.rootpath)
                 if settings.baseline
                 else None
             ),

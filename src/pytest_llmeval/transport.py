@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 import httpx2
 
 from .errors import LLMAPIError
-from .records import CallStats, SampleCounter
-from .store import Replayer, StoredResponse, StoreRequest
+from .records import CallStats
+from .replay.keys import StoreRequest
+from .replay.recording import StoredResponse
+from .replay.replayer import PendingRecording, RecordMode, Replayer, SampleCounter
+from .retry import RetryPolicy
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Only these endpoints are deterministic enough to replay; uploads and batch jobs create ids.
@@ -31,51 +31,6 @@ _RECORDED_PREFIXES = (
 current_call: contextvars.ContextVar[CallStats | None] = contextvars.ContextVar(
     "llmeval_current_call", default=None
 )
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter, inside a bounded total time per call."""
-
-    timeout_s: float = 60.0
-    max_call_time_s: float = 120.0
-    initial_delay_s: float = 0.5
-    max_delay_s: float = 8.0
-    jitter_s: float = 0.25
-    min_server_delay_s: float = 0.1
-
-    def delay(self, retry_number: int, response: httpx2.Response | None) -> float:
-        """Seconds to wait before retry `retry_number` (1-based); the server's word wins."""
-        if response is not None:
-            asked = retry_after_seconds(response.headers)
-            if asked is not None:
-                # A floor, so that `Retry-After: 0` on every answer is not a busy loop.
-                return max(asked, self.min_server_delay_s)
-        # The exponent is capped before it can overflow a float; max_delay_s caps the rest.
-        backoff = min(self.max_delay_s, self.initial_delay_s * 2.0 ** min(retry_number - 1, 60))
-        return float(backoff + random.uniform(0.0, self.jitter_s))
-
-
-def retry_after_seconds(headers: httpx2.Headers) -> float | None:
-    """The delay a 429/503 asks for through `retry-after-ms` or `Retry-After`, if any."""
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(0.0, float(milliseconds) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class AdaptiveLimiter:
@@ -254,7 +209,7 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
                 content=stored.body,
                 request=request,
             )
-        if self._replayer.mode == "none":
+        if self._replayer.mode is RecordMode.NONE:
             raise self._store.miss_error(stored_request, sample)
         if stats is not None:
             stats.store_miss = True
@@ -264,13 +219,13 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         body = await response.aread()
         await response.aclose()
         content_type = response.headers.get("content-type", "application/json")
-        answer = (stored_request, sample, response.status_code, content_type, body)
+        pending = PendingRecording(stored_request, sample, response.status_code, content_type, body)
         if stats is not None:
-            # Saved by the endpoint once the SDK has accepted the body (`record_accepted`),
-            # so that a replay never answers where the live call failed.
-            stats.to_record = answer
+            # Saved by the endpoint once the SDK has accepted the body, so that a replay
+            # never answers where the live call failed.
+            stats.pending = pending
         else:
-            await asyncio.to_thread(self._store.save, *answer)
+            await asyncio.to_thread(self._replayer.record, pending)
         return httpx2.Response(
             response.status_code,
             headers={"content-type": content_type},

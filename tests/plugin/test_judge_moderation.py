@@ -134,3 +134,66 @@ def test_moderation_findings_are_reported_by_category(
     assert simulator.count("/v1/chat/moderations") == 1
     assert all(r.body["model"] == "mistral-moderation-latest" for r in simulator.requests)
     assert Path(pytester.path / "store").is_dir()
+
+
+JUDGED_AND_MODERATED = """
+import json, sys
+import pytest
+
+@pytest.mark.llm_judge("summaries", min_score=3)
+def test_summary(llm_judge):
+    verdict = llm_judge.score("The customer cannot log in.")
+    print("VERDICT", int(verdict), verdict.reasoning)
+
+@pytest.mark.llm_safety("toxicity", max_unsafe=1)
+@pytest.mark.parametrize("text", ["have a nice day", "I hate you"])
+def test_text(text, llm_moderation):
+    print("FLAGGED", text, llm_moderation.check(text).flagged_categories)
+
+def test_conversation(llm_moderation):
+    # No assistant turn: the SDK adds `"prefix": false` to one, a body the guess leaves alone.
+    messages = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "hi"}]
+    print("CONVERSATION", llm_moderation.check(messages).flagged)
+
+def test_zz_sdk_loaded():
+    print("SDK LOADED", "mistralai" in sys.modules)
+"""
+
+
+def test_judge_and_moderation_replays_are_read_without_the_sdk(
+    pytester: pytest.Pytester, simulator: Simulator, run_args: list[str]
+) -> None:
+    simulator.add_rule({"endpoint": "judge", "reply": judge_answer(4)})
+    simulator.add_rule(
+        {"endpoint": "moderation", "contains": "hate", "flag": ["hate_and_discrimination"]}
+    )
+    pytester.makepyfile(JUDGED_AND_MODERATED)
+    live = pytester.runpytest_subprocess(*run_args, "-s", "--llm-report=live.json")
+    live.assert_outcomes(passed=5)
+    live.stdout.fnmatch_lines(["*SDK LOADED True*"])
+    sent = len(simulator.requests)
+
+    offline = [arg for arg in run_args if not arg.startswith("--llm-server-url")]
+    replayed = pytester.runpytest_subprocess(
+        *offline,
+        "-s",
+        "--llm-server-url=http://127.0.0.1:9",
+        "--llm-record-mode=none",
+        "--llm-report=replay.json",
+    )
+    replayed.assert_outcomes(passed=5)
+    replayed.stdout.fnmatch_lines(
+        [
+            "*VERDICT 4 clear and complete*",
+            "*FLAGGED have a nice day ?]",
+            "*FLAGGED I hate you ?'hate_and_discrimination'?",
+            "*CONVERSATION False*",
+            "*SDK LOADED False*",
+        ]
+    )
+    assert len(simulator.requests) == sent
+    recorded = json.loads((pytester.path / "live.json").read_text("utf-8"))
+    replay = json.loads((pytester.path / "replay.json").read_text("utf-8"))
+    assert replay["usage"]["store_hits"] == 4
+    assert replay["usage"]["prompt_tokens"] == recorded["usage"]["prompt_tokens"]
+    assert replay["safety"] == recorded["safety"]

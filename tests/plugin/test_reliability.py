@@ -19,8 +19,8 @@ from typing import Any
 import httpcore2  # noqa: F401  # see the note below
 import pytest
 
+from pytest_llmeval.replay import ReplayStore, StoreRequest
 from pytest_llmeval.simulator import SimRequest, Simulator
-from pytest_llmeval.store import ReplayStore, StoreRequest
 from tests.conftest import CANARY_KEY, FT_MODEL, answer_tickets, simulator_args
 
 # httpx2 imports httpcore2 lazily, on the first transport, and keeps a process-wide map from

@@ -23,12 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mistralai.client import Mistral
 
-from pytest_llmeval.endpoint import Endpoint, EndpointSettings, Reply, _recorded_reply, _reply
+from pytest_llmeval.endpoint import Endpoint, Reply, _recorded_reply, _reply
 from pytest_llmeval.errors import LLMAPIError, ReplayMissError
+from pytest_llmeval.options import endpoint_settings
 from pytest_llmeval.records import CaseRecorder, GroupSettings
+from pytest_llmeval.replay import StoredResponse
 from pytest_llmeval.reply import read_chat_body
 from pytest_llmeval.simulator import Simulator
-from pytest_llmeval.store import StoredResponse
 from tests.conftest import FT_MODEL, simulator_args
 
 QUESTION = [{"role": "user", "content": "Classify: I was charged twice this month."}]
@@ -47,7 +48,7 @@ def endpoints(tmp_path: Path) -> Iterator[Any]:
 
     def make(mode: str, url: str) -> Endpoint:
         endpoint = Endpoint(
-            EndpointSettings(
+            endpoint_settings(
                 model=FT_MODEL,
                 server_url=url,
                 record_mode=mode,

@@ -12,7 +12,8 @@ import pytest
 from mistralai.client import Mistral
 
 from pytest_llmeval.errors import ReplayMissError, SecretLeakError
-from pytest_llmeval.store import ReplayStore, StoreRequest, redact
+from pytest_llmeval.redact import redact
+from pytest_llmeval.replay import ReplayStore, StoreRequest
 
 CHAT = "/v1/chat/completions"
 CANARY = "sk-canary-0123456789abcdef"

@@ -1,0 +1,138 @@
+"""Prefetching `llm_reply`: the replies of the next dataset cases are read or sent ahead."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .datasets import Case
+from .markers import SETTINGS_KEY
+from .messages import to_messages
+from .records import CaseRecorder
+
+if TYPE_CHECKING:
+    from .endpoint import Endpoint, Reply
+
+REPLY_KEY = pytest.StashKey["concurrent.futures.Future[Reply]"]()
+_QUEUE_OWNER_KEY = pytest.StashKey[Any]()
+
+
+def case_of(item: pytest.Item) -> Case | None:
+    """The dataset case an item is parametrized with (its `case` parameter), if any."""
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("case") if callspec is not None else None
+    return value if isinstance(value, Case) else None
+
+
+def xdist_pending(config: pytest.Config) -> list[Any] | None:
+    """The item indices an xdist worker has been given but not run yet; None without xdist.
+
+    This reads pytest-xdist's private queue (`WorkerInteractor.torun`, whose `lock()` yields
+    the pending indices), so that each worker prefetches only what it will run and no
+    request is sent twice. xdist does not promise that queue: when it is not there or not
+    shaped so, this returns [] and prefetching falls back to the current and next item
+    (`nextitem`), which is slower but never wrong.
+    """
+    if not hasattr(config, "workerinput"):
+        return None
+    if _QUEUE_OWNER_KEY not in config.stash:
+        config.stash[_QUEUE_OWNER_KEY] = next(
+            (p for p in config.pluginmanager.get_plugins() if hasattr(p, "torun")), None
+        )
+    queue: Any = getattr(config.stash[_QUEUE_OWNER_KEY], "torun", None)
+    try:
+        with queue.lock() as pending:
+            return list(pending)
+    except (AttributeError, TypeError):
+        return []
+
+
+class Prefetcher:
+    """Keeps the replies of the next `window` dataset cases in flight while tests run in order.
+
+    Without xdist it walks `session.items`: each item is looked at once, and the window is
+    topped up when half of it has run, so replays read from the store come in runs rather
+    than one per test. Under xdist it reads the worker's pending queue (`xdist_pending`).
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        recorder: Callable[[pytest.Item], CaseRecorder | None],
+        config: pytest.Config,
+        window: int,
+    ) -> None:
+        self._endpoint = endpoint
+        self._recorder = recorder
+        self._config = config
+        self._window = window
+        self._order: dict[str, int] = {}
+        self._looked_ahead = 0  # items before this index were prefetched already
+
+    def start(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """Prefetches from `item` on, before its setup."""
+        for upcoming in self._upcoming(item, nextitem):
+            if REPLY_KEY not in upcoming.stash and "llm_reply" in getattr(
+                upcoming, "fixturenames", ()
+            ):
+                self.submit(upcoming)
+
+    def reply(self, item: pytest.Item) -> Reply | None:
+        """The item's reply, waited for: prefetched, else asked now; None without a case."""
+        future = item.stash.get(REPLY_KEY, None) or self.submit(item)
+        return None if future is None else future.result()
+
+    def submit(self, item: pytest.Item) -> concurrent.futures.Future[Reply] | None:
+        """Reads the item's recorded reply, or sends its request; None without a case."""
+        case = case_of(item)
+        settings = item.stash.get(SETTINGS_KEY, None)
+        if case is None or settings is None:
+            return None
+        messages = to_messages(case.messages, settings.system)
+        params = dict(settings.params)
+        if "tools" in case.meta and "tools" not in params:
+            # A function-calling sample's tools are part of its request, as in fine-tuning.
+            params["tools"] = case.meta["tools"]
+        recorder = self._recorder(item)
+        future: concurrent.futures.Future[Reply]
+        try:
+            # A recorded reply is read here and now: cheaper than a trip to the loop thread.
+            reply = self._endpoint.replayed_chat(messages, params, recorder=recorder)
+        except Exception:  # an unreadable store: the SDK's path reports it on this case
+            reply = None
+        if reply is not None:
+            future = concurrent.futures.Future()
+            future.set_result(reply)
+        else:
+            future = self._endpoint.submit_chat(messages, params, recorder=recorder)
+        item.stash[REPLY_KEY] = future
+        return future
+
+    def _upcoming(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[pytest.Item]:
+        items: Sequence[pytest.Item] = item.session.items
+        pending = xdist_pending(self._config)
+        if pending is not None:
+            # xdist takes the next index off its queue before running this test.
+            yield item
+            if nextitem is not None:
+                yield nextitem
+            for index in pending[: self._window]:
+                if isinstance(index, int) and 0 <= index < len(items):
+                    yield items[index]
+            return
+        if not self._order:
+            self._order = {candidate.nodeid: index for index, candidate in enumerate(items)}
+        start = self._order.get(item.nodeid)
+        if start is None:
+            yield item
+            if nextitem is not None:
+                yield nextitem
+            return
+        end = start + self._window + 1
+        if self._looked_ahead - start > self._window // 2:
+            return
+        begin, self._looked_ahead = max(start, self._looked_ahead), end
+        yield from items[begin:end]

@@ -1,0 +1,134 @@
+"""`ReplayStore`: recorded responses on disk, one file per request and sample index."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_atomic
+from ..errors import ReplayMissError, SecretLeakError
+from ..redact import redact, usable_secrets
+from .explain import MissExplainer
+from .keys import StoreRequest, endpoint_slug, recording_name
+from .recording import (
+    CorruptRecording,
+    StoredResponse,
+    read_recording,
+    recording_text,
+    request_part,
+    response_part,
+    stored_response,
+)
+
+
+class ReplayStore:
+    """Recorded responses under `root`, one JSON file per request and sample index.
+
+    Layout: `<root>/<endpoint-slug>/<digest[:2]>/<digest>-<sample>.json`, where the slug is
+    the endpoint path made file-name safe (`v1-chat-completions`) and the digest is
+    `StoreRequest.digest`. Files are written atomically, with sorted keys and indentation,
+    so parallel writers never leave a partial file and recordings diff well in git.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, secrets: Sequence[str] = ()) -> None:
+        self.root = Path(root)
+        self._root_text = str(self.root)
+        self._secrets = tuple(usable_secrets(secrets))
+        self._explainer = MissExplainer(self.root)
+
+    def key(self, request: StoreRequest, sample: int = 0) -> str:
+        """The request's digest and sample index, e.g. `3fa2…c9-0`: the recording's name."""
+        return recording_name(request, sample)
+
+    def file_for(self, request: StoreRequest, sample: int = 0) -> Path:
+        """Where the recording of `request`'s `sample`-th identical call lives."""
+        return self._folder(request) / f"{self.key(request, sample)}.json"
+
+    def load(self, request: StoreRequest, sample: int = 0) -> StoredResponse | None:
+        """The recorded response, or None when there is none or its file is corrupt.
+
+        A corrupt file is left in place (`explain_miss` names it); recording again replaces it.
+        """
+        # A plain string path: a replayed session builds one per call, and pathlib's
+        # joining costs more than reading the file.
+        name = os.path.join(
+            self._root_text,
+            endpoint_slug(request.path),
+            request.digest[:2],
+            f"{self.key(request, sample)}.json",
+        )
+        try:
+            document = read_recording(name)
+        except (FileNotFoundError, CorruptRecording):
+            return None
+        return stored_response(document)
+
+    def save(
+        self,
+        request: StoreRequest,
+        sample: int,
+        status: int,
+        content_type: str,
+        body: bytes,
+    ) -> Path:
+        """Record a final 2xx response; returns the file written.
+
+        Raises `ValueError` for any other status, and `SecretLeakError` (writing nothing)
+        when a secret appears in the request or the response.
+        """
+        if not 200 <= status < 300:
+            raise ValueError(f"only 2xx responses are recorded, not {status}")
+        target = self.file_for(request, sample)
+        recorded_request = request_part(request)
+        recorded_response = response_part(status, content_type, body)
+        self._refuse_secrets(request, recorded_request, "request", target)
+        self._refuse_secrets(request, recorded_response, "response body", target, raw=body)
+        write_atomic(target, recording_text(recorded_request, sample, recorded_response))
+        self._explainer.saved(request, target)
+        return target
+
+    def explain_miss(self, request: StoreRequest, sample: int = 0) -> str:
+        """One line on why `request` has no recording, from the nearest one of its endpoint.
+
+        e.g. `temperature 0.7 != 0.0 (recorded); messages[1].content differs: 'Classify th…'
+        != 'Classify ti…' (recorded) (nearest recording: v1-chat-completions/3f/3f…-0.json)`.
+        """
+        reason = self._explainer.explain(
+            request,
+            sample,
+            self.file_for(request, sample),
+            self.root / endpoint_slug(request.path),
+        )
+        return redact(reason, self._secrets)
+
+    def miss_error(self, request: StoreRequest, sample: int = 0) -> ReplayMissError:
+        """The error for a miss in `--llm-record-mode=none`, with `explain_miss`'s reason."""
+        message = (
+            f"no recorded response for {request.describe()}, sample {sample}, in {self.root}: "
+            f"{self.explain_miss(request, sample)}; "
+            "record it with --llm-record-mode=new_episodes"
+        )
+        return ReplayMissError(message, endpoint=request.path, model=request.model)
+
+    def _folder(self, request: StoreRequest) -> Path:
+        return self.root / endpoint_slug(request.path) / request.digest[:2]
+
+    def _refuse_secrets(
+        self,
+        request: StoreRequest,
+        part: Mapping[str, Any],
+        where: str,
+        target: Path,
+        raw: bytes = b"",
+    ) -> None:
+        text = json.dumps(part, sort_keys=True, ensure_ascii=False)
+        for secret in self._secrets:
+            escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+            if secret in text or escaped in text or secret.encode("utf-8") in raw:
+                raise SecretLeakError(
+                    f"refusing to record {request.describe()}: the {where} contains the API "
+                    f"key; nothing was written to {target}"
+                )
