@@ -95,6 +95,26 @@ def linked_schemas(draw: st.DrawFn) -> dict[str, Any]:
     return schema
 
 
+@st.composite
+def pointer_schemas(draw: st.DrawFn) -> dict[str, Any]:
+    """A document without nested `$id`s whose `$ref`s are JSON pointers into it, one recursive."""
+    definitions: dict[str, Any] = {name: draw(leaves) for name in ("a", "b", "c")}
+    definitions["tree"] = {
+        "type": "object",
+        "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/tree"}}},
+        "additionalProperties": draw(st.booleans()),
+    }
+    targets = ["#/$defs/a", "#/$defs/b", "#/$defs/c", "#/$defs/tree", "#"]
+    properties = {
+        key: {"$ref": draw(st.sampled_from(targets))} if draw(st.booleans()) else draw(leaves)
+        for key in ("x", "y", "z")
+    }
+    schema: dict[str, Any] = {"$defs": definitions, "type": "object", "properties": properties}
+    if draw(st.booleans()):
+        schema["$id"] = ROOT_ID  # a root `$id` changes nothing for `#/...`
+    return schema
+
+
 scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from([2.0, 2.5, -0.5])
 words = st.sampled_from(["", "a", "abc", "Abc", "ÉTÉ", "πr", "a1", "12", "b_c", "ab"])
 members = st.recursive(
@@ -104,6 +124,11 @@ members = st.recursive(
 )
 documents = st.fixed_dictionaries(
     {}, optional={"x": members, "y": members, "z": members, "w": members}
+)
+trees = st.recursive(
+    st.fixed_dictionaries({}, optional={"x": members}),
+    lambda inner: st.fixed_dictionaries({}, optional={"x": inner, "kids": st.lists(inner)}),
+    max_leaves=5,
 )
 
 
@@ -133,10 +158,28 @@ def test_schemas_with_ids_anchors_and_relative_refs_agree_with_jsonschema(
 
 @SETTINGS
 @given(linked_schemas())
-def test_the_pre_check_steps_aside_only_for_references(schema: dict[str, Any]) -> None:
+def test_the_pre_check_steps_aside_for_references_to_nested_resources(
+    schema: dict[str, Any],
+) -> None:
     # $id, $anchor and $defs change nothing without a $ref that is evaluated.
     referring = any("$ref" in member for member in schema["properties"].values())
     assert (compile_schema(schema)._fast_check(False) is None) == referring
+
+
+@SETTINGS
+@given(pointer_schemas(), documents | trees, st.booleans())
+def test_the_pre_check_follows_pointers_as_jsonschema_does(
+    schema: dict[str, Any], value: dict[str, Any], strict: bool
+) -> None:
+    compiled = compile_schema(schema)
+    fast = compiled._fast_check(strict)
+    assert fast is not None
+    validator = compiled.validator(strict)
+    if fast(value):
+        assert validator.is_valid(value)
+    if not strict:
+        assert fast(value) == validator.is_valid(value)  # nothing here is beyond the pre-check
+    assert parse_json(json.dumps(value), schema, strict).ok == validator.is_valid(value)
 
 
 def test_a_unicode_property_escape_is_read_as_ecma_262_reads_it() -> None:

@@ -76,10 +76,86 @@ def _enum_check(members: object) -> Check | None:
     return lambda value: any(type(value) is type(m) and value == m for m in pairs)
 
 
+class _References:
+    """The `$ref`s of one document that the pre-check follows: JSON pointers into it.
+
+    Only a document without a nested `$id` qualifies: there every `#/...` resolves against
+    the document itself. Other references (relative URIs, `#anchor`, `$dynamicRef`) and
+    documents with nested resources are left to jsonschema.
+    """
+
+    def __init__(self, root: object) -> None:
+        self.root = root
+        self._cells: dict[int, list[Check]] = {}
+
+    @classmethod
+    def of(cls, root: object) -> _References | None:
+        pending = [] if not isinstance(root, dict) else list(root.values())
+        while pending:
+            node = pending.pop()
+            if isinstance(node, dict):
+                if "$id" in node:
+                    return None
+                pending.extend(node.values())
+            elif isinstance(node, list):
+                pending.extend(node)
+        return cls(root)
+
+    def check(
+        self, ref: object, strict: bool, format_checker: Any, known: Mapping[str, Any]
+    ) -> Check | None:
+        target = self._target(ref)
+        if target is _NOWHERE:
+            return None
+        key = id(target)
+        cell = self._cells.get(key)
+        if cell is None:
+            # Filled once compiled; a reference back into it (a recursive schema) reads it
+            # through the cell, at check time.
+            cell = self._cells[key] = [_never]
+            compiled = _compile(target, strict, format_checker, known, self)
+            if compiled is None:
+                return None
+            cell[0] = compiled
+        return lambda value: cell[0](value)
+
+    def _target(self, ref: object) -> object:
+        if not isinstance(ref, str) or not ref.startswith("#") or "%" in ref:
+            return _NOWHERE
+        if ref == "#":
+            return self.root
+        if not ref.startswith("#/"):
+            return _NOWHERE  # an anchor
+        node = self.root
+        for token in ref[2:].split("/"):
+            token = token.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and token in node:
+                node = node[token]
+            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+                node = node[int(token)]
+            else:
+                return _NOWHERE
+        return node
+
+
+_NOWHERE: Final = object()
+
+
 def compile_fast(
     schema: object, strict: bool, format_checker: Any, known: Mapping[str, Any]
 ) -> Check | None:
     """A predicate equivalent to (or stricter than) jsonschema's, or None if unsupported."""
+    return _compile(schema, strict, format_checker, known, _References.of(schema))
+
+
+def _compile(
+    schema: object,
+    strict: bool,
+    format_checker: Any,
+    known: Mapping[str, Any],
+    references: _References | None,
+) -> Check | None:
+    """`compile_fast` of a subschema of the document whose `references` are given."""
     if schema is True:
         return _always
     if schema is False:
@@ -87,7 +163,7 @@ def compile_fast(
     if not isinstance(schema, dict):
         return None
     if any(keyword in known and keyword not in _FAST_KEYWORDS for keyword in schema):
-        return None  # `$ref` and `$dynamicRef` among them: base URIs are jsonschema's job
+        return None  # `$dynamicRef` among them
     if str(schema.get("$schema", _DRAFT_2020_12)).rstrip("#") != _DRAFT_2020_12:
         return None  # jsonschema reads this subschema as another draft
     general: list[Check] = []
@@ -96,6 +172,13 @@ def compile_fast(
     listed: list[Check] = []
     objects: list[Check] = []
 
+    if "$ref" in schema:
+        if references is None:
+            return None  # base URIs from nested `$id`s are jsonschema's job
+        check = references.check(schema["$ref"], strict, format_checker, known)
+        if check is None:
+            return None
+        general.append(check)
     if "type" in schema:
         check = _type_check(schema["type"], strict)
         if check is None:
@@ -149,7 +232,7 @@ def compile_fast(
             lambda value: all(type(item) is str for item in value) and len(set(value)) == len(value)
         )
     if "items" in schema:
-        item_check = compile_fast(schema["items"], strict, format_checker, known)
+        item_check = _compile(schema["items"], strict, format_checker, known, references)
         if item_check is None:
             return None
         listed.append(lambda value: all(item_check(item) for item in value))
@@ -164,7 +247,7 @@ def compile_fast(
         most_keys = schema["maxProperties"]
         objects.append(lambda value: len(value) <= most_keys)
     if "properties" in schema or "additionalProperties" in schema:
-        members_check = _properties_check(schema, strict, format_checker, known)
+        members_check = _properties_check(schema, strict, format_checker, known, references)
         if members_check is None:
             return None
         objects.append(members_check)
@@ -184,6 +267,7 @@ _NUMERIC: Final[dict[str, Callable[[Any], Check]]] = {
 }
 _FAST_KEYWORDS: Final = frozenset(
     {
+        "$ref",
         "type",
         "enum",
         "const",
@@ -210,19 +294,23 @@ _FAST_KEYWORDS: Final = frozenset(
 
 
 def _properties_check(
-    schema: dict[str, Any], strict: bool, format_checker: Any, known: Mapping[str, Any]
+    schema: dict[str, Any],
+    strict: bool,
+    format_checker: Any,
+    known: Mapping[str, Any],
+    references: _References | None,
 ) -> Check | None:
     properties = schema.get("properties", {})
     if not isinstance(properties, dict):
         return None
     checks: dict[str, Check] = {}
     for name, subschema in properties.items():
-        check = compile_fast(subschema, strict, format_checker, known)
+        check = _compile(subschema, strict, format_checker, known, references)
         if check is None:
             return None
         checks[name] = check
     extra = schema.get("additionalProperties", True)
-    extra_check = compile_fast(extra, strict, format_checker, known)
+    extra_check = _compile(extra, strict, format_checker, known, references)
     if extra_check is None:
         return None
 
