@@ -61,6 +61,11 @@ class CaseRecord(TypedDict):
     min_score: float | None
     max_unsafe: int | None
     duration_s: float
+    # The judge's side of the case.
+    human_score: float | None  # the dataset row's human_score, paired with each judge score
+    judge_checks: list[str]  # category of every judge answer checked, retries included
+    comparisons: int  # llm_judge.compare() calls
+    position_bias: int  # comparisons whose two orders disagreed
 
 
 # Every key of a case record, in the order it is defined.
