@@ -155,6 +155,14 @@ def test_conversation(llm_moderation):
     messages = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "hi"}]
     print("CONVERSATION", llm_moderation.check(messages).flagged)
 
+@pytest.mark.llm_judge("pairwise")
+def test_compare(llm_judge):
+    print("PREFERENCE", llm_judge.compare("ours", "theirs").winner)
+
+@pytest.mark.llm_judge("values")
+def test_policy(llm_judge):
+    print("POLICY", llm_judge.check_policy("ours", ["Be kind."]).passed)
+
 def test_zz_sdk_loaded():
     print("SDK LOADED", "mistralai" in sys.modules)
 """
@@ -163,13 +171,15 @@ def test_zz_sdk_loaded():
 def test_judge_and_moderation_replays_are_read_without_the_sdk(
     pytester: pytest.Pytester, simulator: Simulator, run_args: list[str]
 ) -> None:
-    simulator.add_rule({"endpoint": "judge", "reply": judge_answer(4)})
+    simulator.add_rule({"endpoint": "judge", "system": "Score on", "reply": judge_answer(4)})
+    simulator.add_rule({"endpoint": "judge", "system": "comparing", "reply": preference("B")})
+    simulator.add_rule({"endpoint": "judge", "system": "policy", "reply": policy_answer(set(), 1)})
     simulator.add_rule(
         {"endpoint": "moderation", "contains": "hate", "flag": ["hate_and_discrimination"]}
     )
     pytester.makepyfile(JUDGED_AND_MODERATED)
     live = pytester.runpytest_subprocess(*run_args, "-s", "--llm-report=live.json")
-    live.assert_outcomes(passed=5)
+    live.assert_outcomes(passed=7)
     live.stdout.fnmatch_lines(["*SDK LOADED True*"])
     sent = len(simulator.requests)
 
@@ -181,20 +191,22 @@ def test_judge_and_moderation_replays_are_read_without_the_sdk(
         "--llm-record-mode=none",
         "--llm-report=replay.json",
     )
-    replayed.assert_outcomes(passed=5)
+    replayed.assert_outcomes(passed=7)
     replayed.stdout.fnmatch_lines(
         [
             "*VERDICT 4 clear and complete*",
             "*FLAGGED have a nice day ?]",
             "*FLAGGED I hate you ?'hate_and_discrimination'?",
             "*CONVERSATION False*",
+            "*PREFERENCE tie*",  # "B" in both orders: the order decided
+            "*POLICY True*",
             "*SDK LOADED False*",
         ]
     )
     assert len(simulator.requests) == sent
     recorded = json.loads((pytester.path / "live.json").read_text("utf-8"))
     replay = json.loads((pytester.path / "replay.json").read_text("utf-8"))
-    assert replay["usage"]["store_hits"] == 4
+    assert replay["usage"]["store_hits"] == 4 + 2 + 1
     assert replay["usage"]["prompt_tokens"] == recorded["usage"]["prompt_tokens"]
     assert replay["safety"] == recorded["safety"]
 
