@@ -262,20 +262,15 @@ class Judge:
         recorder = self._recorder()
         picks: list[str] = []
         reasons: list[str] = []
-        for first, second, label in ((a, b, "a shown first"), (b, a, "b shown first")):
+        # Each order as (what is shown as A, as B, and which of a and b those are).
+        orders = ((a, b, {"A": "a", "B": "b"}), (b, a, {"A": "b", "B": "a"}))
+        for shown_a, shown_b, named in orders:
             material = _material(
-                question, None, [("output_a", str(first)), ("output_b", str(second))]
+                question, None, [("output_a", str(shown_a)), ("output_b", str(shown_b))]
             )
             answer = self._ask("preference", instructions, material, preference_schema(), recorder)
-            shown = str(answer["winner"])
-            # A names the output shown first: in the second order that is `b`.
-            if shown == "tie":
-                picks.append("tie")
-            elif label == "a shown first":
-                picks.append("a" if shown == "A" else "b")
-            else:
-                picks.append("b" if shown == "A" else "a")
-            reasons.append(f"{label}: {answer['reasoning']}")
+            picks.append(named.get(str(answer["winner"]), "tie"))
+            reasons.append(f"{named['A']} shown first: {answer['reasoning']}")
         consistent = picks[0] == picks[1]
         if recorder is not None:
             recorder.add_comparison(consistent)
