@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from .replay.replayer import RecordMode
+from .report.model import GateSettings
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ FORMAT_THRESHOLD = "--llm-format-threshold"
 MAX_ERRORS = "--llm-max-errors"
 MAX_DROP = "--llm-max-drop"
 STRICT_CASES = "--llm-strict-cases"
+EXAMPLES = "--llm-examples"
+
+# The significance level of the baseline comparison (McNemar); not an option yet.
+BASELINE_ALPHA = 0.05
 
 
 class OptionError(ValueError):
@@ -207,6 +212,13 @@ OPTIONS = (
         default=None,
         is_flag=True,
     ),
+    Option(
+        EXAMPLES,
+        help="examples per hypothesis test that calls a model (the llmeval profile: "
+        "derandomized, no deadline, no example database)",
+        default="20",
+        metavar="N",
+    ),
 )
 
 
@@ -247,10 +259,9 @@ class Settings:
     report: Path | None
     report_md: Path | None
     baseline: Path | None
-    format_threshold: float
-    max_errors: int
-    max_drop: float
+    gate: GateSettings
     strict_cases: bool
+    examples: int
 
 
 def _raw(config: pytest.Config, option: Option) -> tuple[str | None, Path | None]:
@@ -309,10 +320,9 @@ def read_settings(config: pytest.Config) -> Settings:
         report=path(REPORT),
         report_md=path(REPORT_MD),
         baseline=path(BASELINE),
-        format_threshold=required(FORMAT_THRESHOLD, rate),
-        max_errors=required(MAX_ERRORS, non_negative_int),
-        max_drop=required(MAX_DROP, rate),
+        gate=_gate_settings(required),
         strict_cases=strict,
+        examples=required(EXAMPLES, positive_int),
     )
 
 
@@ -321,6 +331,21 @@ def _default(flag: str, convert: Callable[[str], T]) -> T:
     default = next(option.default for option in OPTIONS if option.flag == flag)
     assert default is not None, flag
     return convert(default)
+
+
+def default_gate_settings() -> GateSettings:
+    """The gate's settings when no option is given."""
+    return _gate_settings(_default)
+
+
+def _gate_settings(value: Callable[[str, Callable[[str], Any]], Any]) -> GateSettings:
+    """The gate's settings, `value(flag, convert)` giving each option's."""
+    return GateSettings(
+        format_threshold=value(FORMAT_THRESHOLD, rate),
+        max_errors=value(MAX_ERRORS, non_negative_int),
+        max_drop=value(MAX_DROP, rate),
+        alpha=BASELINE_ALPHA,
+    )
 
 
 _TIMEOUT_S = _default(TIMEOUT, seconds)
