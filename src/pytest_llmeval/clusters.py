@@ -39,7 +39,7 @@ def failure_clusters(
 
     Groups are found from every single trait and every pair of traits; a group of cases
     is listed once, by everything its cases all share, and only when at least two cases
-    share it. Ties go to the group that shares more, then to the earlier first case.
+    share it. Ties go to the group that shares more. Node ids are listed sorted.
     """
     traits: dict[str, set[tuple[str, str]]] = {}
     order: dict[str, list[tuple[str, str]]] = {}
@@ -62,8 +62,11 @@ def failure_clusters(
         for dimension, value in order[ids[0]]:
             if (dimension, value) in shared:
                 by[dimension] = f"{by[dimension]},{value}" if dimension in by else value
-        clusters.append(Cluster(by=by, cases=len(ids), nodeids=list(ids)))
-    clusters.sort(key=lambda cluster: (-cluster["cases"], -len(cluster["by"])))
+        clusters.append(Cluster(by=by, cases=len(ids), nodeids=sorted(ids)))
+    # Sorted throughout, so that the order records arrive in (xdist) changes nothing.
+    clusters.sort(
+        key=lambda cluster: (-cluster["cases"], -len(cluster["by"]), sorted(cluster["by"].items()))
+    )
     return clusters[:limit]
 
 

@@ -132,7 +132,8 @@ def test_moderation_findings_are_reported_by_category(
     assert report["safety"]["categories"] == {"hate_and_discrimination": 1}
     assert simulator.count("/v1/moderations") == 2
     assert simulator.count("/v1/chat/moderations") == 1
-    assert all(r.body["model"] == "mistral-moderation-latest" for r in simulator.requests)
+    moderations = [r for r in simulator.requests if r.endpoint == "moderation"]
+    assert all(r.body["model"] == "mistral-moderation-latest" for r in moderations)
     assert Path(pytester.path / "store").is_dir()
 
 
