@@ -123,7 +123,9 @@ class ReportCollector:
                 "turns off; give --llm-ledger=PATH or --llm-baseline=PATH to a report"
             )
         try:
-            return last_passed(settings.ledger, self.suite, self.config.rootpath)
+            root = self.config.rootpath
+            shown = shown_path(settings.ledger, root)
+            return last_passed(settings.ledger, self.suite, root, shown)
         except LedgerError as error:
             raise pytest.UsageError(f"--llm-baseline: {error}") from None
 

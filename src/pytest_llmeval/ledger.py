@@ -115,9 +115,9 @@ def read_entries(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield number, entry
 
 
-def last_passed(path: Path, suite: str, root: Path) -> Path:
+def last_passed(path: Path, suite: str, root: Path, shown: str | None = None) -> Path:
     """The report of the newest passing run of `suite` in the ledger whose report file still
-    exists (a relative report path is taken from `root`).
+    exists (a relative report path is taken from `root`); messages name the ledger `shown`.
 
     Raises `LedgerError` saying what the ledger holds when there is none.
     """
@@ -137,14 +137,15 @@ def last_passed(path: Path, suite: str, root: Path) -> Path:
                 newest = candidate
     if newest is not None:
         return newest
+    name = shown or str(path)
     if not path.is_file():
-        found = f"the ledger {path} does not exist yet"
+        found = f"the ledger {name} does not exist yet"
     elif not runs:
-        found = f"the ledger {path} has no run of this suite ({suite})"
+        found = f"the ledger {name} has no run of this suite ({suite})"
     elif not passing:
-        found = f"none of the {runs} runs of this suite in {path} passed the gate"
+        found = f"none of the {runs} runs of this suite in {name} passed the gate"
     else:
-        found = f"no passing run of this suite in {path} has its report file any more"
+        found = f"no passing run of this suite in {name} has its report file any more"
     raise LedgerError(
         f"{LAST_PASSED}: {found}; run the suite with --llm-report=PATH until one passes, "
         "or pass --llm-baseline=PATH to a report"
