@@ -335,7 +335,7 @@ def test_last_passed_without_a_passing_run_is_a_usage_error(
     result = pytester.runpytest(*run_args, "--llm-baseline=ledger:last-passed")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*--llm-baseline: ledger:last-passed: the ledger .llmeval/ledger.jsonl does not exist yet*"]
+        ["*--llm-baseline: ledger:last-passed: the ledger .llmeval/ledger.jsonl does not exist*"]
     )
     off = pytester.runpytest(*run_args, "--llm-baseline=ledger:last-passed", "--llm-ledger=none")
     off.stderr.fnmatch_lines(["*which --llm-ledger=none turns off*"])
