@@ -34,7 +34,7 @@ def length_bucket(characters: int) -> str:
 def failure_clusters(
     records: Iterable[Mapping[str, Any]], limit: int = MAX_CLUSTERS
 ) -> list[Cluster]:
-    """The largest groups of failed or errored cases sharing group, category, finish reason,
+    """The largest groups of failed cases (model failures) sharing group, category, finish reason,
     input-length bucket or dataset tags; largest first.
 
     Groups are found from every single trait and every pair of traits; a group of cases
@@ -45,7 +45,7 @@ def failure_clusters(
     order: dict[str, list[tuple[str, str]]] = {}
     members: dict[tuple[tuple[str, str], ...], list[str]] = {}
     for record in records:
-        if record.get("outcome") not in ("failed", "error"):
+        if record.get("outcome") != "failed":  # errors are infrastructure or test code
             continue
         nodeid = str(record.get("nodeid"))
         features = _features(record)

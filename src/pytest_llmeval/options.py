@@ -360,8 +360,8 @@ def read_settings(config: pytest.Config) -> Settings:
         RecordMode.NONE if os.environ.get("CI") else RecordMode.NEW_EPISODES
     )
     strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
-    from_ledger = _raw(config, by_flag[BASELINE])[0] == LAST_PASSED
-    ledger_off = (_raw(config, by_flag[LEDGER])[0] or "").strip().lower() == "none"
+    from_ledger = _raw(config, by_flag[BASELINE]).text == LAST_PASSED
+    ledger_off = (_raw(config, by_flag[LEDGER]).text or "").strip().lower() == "none"
     return Settings(
         model=get(MODEL, model_id),
         server_url=get(SERVER_URL, server_url),

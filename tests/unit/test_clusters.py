@@ -57,6 +57,8 @@ def test_the_dominant_failure_mode_is_the_first_cluster() -> None:
 
 def test_no_failures_no_clusters_and_buckets_read_as_lengths() -> None:
     assert failure_clusters([case_record(0)]) == []
+    # Errors are infrastructure or test code, not a failure mode of the model.
+    assert failure_clusters([case_record(n, outcome="error") for n in range(3)]) == []
     assert [length_bucket(n) for n in (0, 199, 200, 3999, 4000, 20000)] == [
         "<200",
         "<200",
