@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
@@ -11,8 +11,8 @@ MAX_CLUSTERS = 5
 # Input lengths in characters of the request's text, as buckets a reader can compare.
 _LENGTH_BUCKETS = ((200, "<200"), (1_000, "200-1k"), (4_000, "1k-4k"), (16_000, "4k-16k"))
 _LONGEST = ">16k"
-# Groups are found from traits taken one and two at a time (then named by all they share).
-_MAX_KEYS = 2
+# Groups named and ranked per cluster listed: ties in size are broken among these.
+_CANDIDATES_PER_CLUSTER = 8
 
 
 class Cluster(TypedDict):
@@ -41,33 +41,82 @@ def failure_clusters(
     is listed once, by everything its cases all share, and only when at least two cases
     share it. Ties go to the group that shares more. Node ids are listed sorted.
     """
-    traits: dict[str, set[tuple[str, str]]] = {}
-    order: dict[str, list[tuple[str, str]]] = {}
-    members: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    # Compact on purpose (a report may hold 100,000 cases): one copy of each trait, case
+    # numbers in arrays of C integers, a group's identity as the bytes of its array.
+    nodeids: list[str] = []
+    traits: list[tuple[tuple[str, str], ...]] = []
+    seen: dict[tuple[str, str], tuple[str, str]] = {}
+    members: dict[tuple[tuple[str, str], ...], array[int]] = {}
     for record in records:
         if record.get("outcome") != "failed":  # errors are infrastructure or test code
             continue
-        nodeid = str(record.get("nodeid"))
-        features = _features(record)
-        traits[nodeid], order[nodeid] = set(features), features
-        for size in range(1, _MAX_KEYS + 1):
-            for combination in itertools.combinations(features, size):
-                if len({dimension for dimension, _ in combination}) == size:
-                    members.setdefault(combination, []).append(nodeid)
-    groups = dict.fromkeys(tuple(ids) for ids in members.values() if len(ids) >= 2)
+        index = len(nodeids)
+        nodeids.append(str(record.get("nodeid")))
+        features = tuple(seen.setdefault(trait, trait) for trait in _features(record))
+        traits.append(features)
+        for position, first in enumerate(features):
+            members.setdefault((first,), array("I")).append(index)
+            for second in features[position + 1 :]:
+                if first[0] != second[0]:
+                    members.setdefault((first, second), array("I")).append(index)
+    groups: dict[bytes, tuple[tuple[str, str], ...]] = {}
+    for key, cases in members.items():
+        if len(cases) >= 2:
+            groups.setdefault(cases.tobytes(), key)
+    # Only the largest few groups can make the list; ties in size are broken among them.
+    ranked = sorted(groups, key=len, reverse=True)[: limit * _CANDIDATES_PER_CLUSTER]
     clusters: list[Cluster] = []
-    for ids in groups:
-        shared = set.intersection(*(traits[nodeid] for nodeid in ids))
+    for identity in ranked:
+        key = groups[identity]
+        ids = members[key]
+        shared = _shared(key, ids, traits, members)
         by: dict[str, str] = {}
-        for dimension, value in order[ids[0]]:
+        for dimension, value in traits[ids[0]]:
             if (dimension, value) in shared:
                 by[dimension] = f"{by[dimension]},{value}" if dimension in by else value
-        clusters.append(Cluster(by=by, cases=len(ids), nodeids=sorted(ids)))
+        named = sorted(nodeids[index] for index in ids)
+        clusters.append(Cluster(by=by, cases=len(ids), nodeids=named))
     # Sorted throughout, so that the order records arrive in (xdist) changes nothing.
     clusters.sort(
         key=lambda cluster: (-cluster["cases"], -len(cluster["by"]), sorted(cluster["by"].items()))
     )
     return clusters[:limit]
+
+
+def _shared(
+    key: tuple[tuple[str, str], ...],
+    ids: array[int],
+    traits: list[tuple[tuple[str, str], ...]],
+    members: dict[tuple[tuple[str, str], ...], array[int]],
+) -> set[tuple[str, str]]:
+    """The traits every case of a group (found by `key`) has.
+
+    A trait paired with a one-trait key is shared exactly when the pair has as many cases as
+    the group (the pair's cases are among the key's); anything else is checked case by case,
+    after the pair counts have ruled most traits out.
+    """
+    shared = set(key)
+    size = len(ids)
+    for trait in traits[ids[0]]:
+        if trait in shared:
+            continue
+        counts = [
+            len(members.get(_pair(known, trait), ())) for known in key if known[0] != trait[0]
+        ]
+        if any(count < size for count in counts):
+            continue
+        exact = len(key) == 1 and len(counts) == 1
+        if exact or all(trait in traits[index] for index in ids):
+            shared.add(trait)
+    return shared
+
+
+def _pair(one: tuple[str, str], other: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+    """The members key of two traits: in the order `_features` lists their dimensions."""
+    return (one, other) if _RANK[one[0]] < _RANK[other[0]] else (other, one)
+
+
+_RANK = {"group": 0, "category": 1, "finish_reason": 2, "input_length": 3, "tag": 4}
 
 
 def _features(record: Mapping[str, Any]) -> list[tuple[str, str]]:

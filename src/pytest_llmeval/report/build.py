@@ -322,9 +322,8 @@ class _Tally:
                 case["judge_scores"] = group.add_judge_scores(judge_scores)
             if type(duration) is float:
                 case["duration_s"] = duration
-            exchange = record.get("request"), record.get("output")
-            if exchange != (None, None):
-                _add_exchange(case, *exchange)
+            if record.get("request") is not None or record.get("output") is not None:
+                _add_exchange(case, record.get("request"), record.get("output"))
             append_case(case)
 
             if checks:
