@@ -114,6 +114,13 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecor
             "judge_checks": ["valid"] if kind == "judge" else [],
             "comparisons": 0,
             "position_bias": 0,
+            "request": None,
+            "input_chars": None,
+            "output": None,
+            "expected": None,
+            "tags": None,
+            "dataset": None,
+            "models": [],
         }
         records.append(record)
     return records

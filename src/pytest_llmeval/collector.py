@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -13,13 +14,22 @@ import pytest
 from . import __version__
 from .atomic import write_atomic
 from .errors import BaselineError
+from .ledger import (
+    LAST_PASSED,
+    LedgerError,
+    append_line,
+    git_state,
+    last_passed,
+    ledger_entry,
+    suite_of,
+)
 from .options import Settings
 from .paths import shown_path
 from .records import CASE_ATTRIBUTE, CaseRecord
 
 if TYPE_CHECKING:
     # The report machinery is imported when the session ends with records, not with pytest.
-    from .report.model import Report
+    from .report.model import DataSummary, Report
 
 COLLECTOR_NAME = "llmeval-collector"
 
@@ -57,6 +67,7 @@ class ReportCollector:
         started: datetime,
         clock: Callable[[], float],
         scrub: Callable[[str], str],
+        model_card: Callable[[str], Mapping[str, Any]] | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -68,7 +79,12 @@ class ReportCollector:
         self.other_failures = 0
         self.report: Report | None = None
         self._order: dict[str, int] = {}
+        self._model_card = model_card
+        self.notes: list[str] = []  # lines after the gate report: files written, problems
+        self.suite = suite_of(list(config.args), config.rootpath)
+        self.baseline_path = self._baseline_path()
         self.baseline = self._load_baseline()
+        self._check_train_data()
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -95,9 +111,36 @@ class ReportCollector:
 
     # -- the work ------------------------------------------------------------------------------
 
+    def _baseline_path(self) -> Path | None:
+        """`--llm-baseline`, or with `ledger:last-passed` the report of the newest passing run
+        of this suite in the ledger."""
+        settings = self.settings
+        if not settings.baseline_from_ledger:
+            return settings.baseline
+        if settings.ledger is None:
+            raise pytest.UsageError(
+                f"--llm-baseline={LAST_PASSED} reads the ledger, which --llm-ledger=none "
+                "turns off; give --llm-ledger=PATH or --llm-baseline=PATH to a report"
+            )
+        try:
+            root = self.config.rootpath
+            shown = shown_path(settings.ledger, root)
+            return last_passed(settings.ledger, self.suite, root, shown)
+        except LedgerError as error:
+            raise pytest.UsageError(f"--llm-baseline: {error}") from None
+
+    def _check_train_data(self) -> None:
+        """At start-up, so a mistyped path costs no model calls."""
+        path = self.settings.train_data
+        if path is not None and not path.is_file():
+            what = "is a directory" if path.is_dir() else "does not exist"
+            raise pytest.UsageError(
+                f"--llm-train-data: {path} {what}; give the fine-tuning JSONL file"
+            )
+
     def _load_baseline(self) -> dict[str, Any] | None:
         """Read at start-up, so an unusable baseline costs no model calls."""
-        path = self.settings.baseline
+        path = self.baseline_path
         if path is None:
             return None
         from .report.baseline import load_baseline
@@ -127,7 +170,20 @@ class ReportCollector:
         from .report.model import RunInfo, utc_timestamp
 
         settings, config = self.settings, self.config
+        from .improvement import model_identities
+
+        models, warnings = model_identities(
+            self.records,
+            {
+                "model": settings.model,
+                "judge": settings.judge_model,
+                "moderation": settings.moderation_model,
+            },
+            self._model_card or _no_cards,
+        )
         run = RunInfo(
+            models=dict(models),
+            warnings=[self._scrub(warning) for warning in warnings],
             model=settings.model,
             judge_model=settings.judge_model,
             moderation_model=settings.moderation_model,
@@ -148,13 +204,16 @@ class ReportCollector:
             settings.gate,
             baseline=self.baseline,
             baseline_source=(
-                shown_path(settings.baseline, config.rootpath) if settings.baseline else None
+                shown_path(self.baseline_path, config.rootpath) if self.baseline_path else None
             ),
             extra_rules=extra,
             interrupted=pytest_status == pytest.ExitCode.INTERRUPTED,
+            data=self._training_data(records),
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
         self._write(self.report)
+        self._export_failures(records)
+        self._append_ledger(self.report, records)
         return exit_status(
             pytest_status,
             gate_passed=self.report.gate.passed,
@@ -178,12 +237,71 @@ class ReportCollector:
             with Path(summary).open("a", encoding="utf-8") as stream:
                 stream.write((text_md or self._scrub(markdown(report))) + "\n")
 
+    def _training_data(self, records: list[CaseRecord]) -> DataSummary | None:
+        path = self.settings.train_data
+        if path is None:
+            return None
+        from .improvement import training_data
+
+        shown = shown_path(path, self.config.rootpath)
+        return training_data(path, shown, records, self.settings.max_contaminated)
+
+    def _export_failures(self, records: list[CaseRecord]) -> None:
+        path = self.settings.export_failures
+        if path is None:
+            return
+        from .improvement import hard_case_lines
+
+        text, export = hard_case_lines(records, self._scrub)
+        write_atomic(path, text)
+        shown = shown_path(path, self.config.rootpath)
+        note = f"llmeval: {len(export.rows)} failed cases written to {shown} as fine-tuning rows"
+        if export.without_reply:
+            note += f" ({len(export.without_reply)} left out: no expected reply to teach)"
+        self.notes.append(note)
+
+    def _append_ledger(self, report: Report, records: list[CaseRecord]) -> None:
+        settings = self.settings
+        if settings.ledger is None:
+            return
+        from .improvement import dataset_hashes, shown_server
+
+        root = self.config.rootpath
+        entry = ledger_entry(
+            report.to_dict(),
+            suite=self.suite,
+            git=git_state(root),
+            datasets=dataset_hashes(records, Path.cwd()),
+            settings={
+                "server": shown_server(settings.server_url),
+                "record_mode": settings.record_mode.value,
+                "concurrency": settings.concurrency,
+                "timeout_s": settings.timeout_s,
+                "max_retry_time_s": settings.max_retry_time_s,
+                "gate": settings.gate.to_dict(),
+                "train_data": (
+                    shown_path(settings.train_data, root) if settings.train_data else None
+                ),
+            },
+            report_path=shown_path(settings.report, root) if settings.report else None,
+        )
+        entry["models"] = report.run.models
+        try:
+            append_line(settings.ledger, json.loads(self._scrub(json.dumps(entry))))
+        except OSError as error:
+            self.notes.append(f"llmeval: the ledger {settings.ledger} was not written: {error}")
+
     def terminal_lines(self) -> list[str]:
         if self.report is None:
             return []
         from .report.render import terminal_lines
 
-        return [self._scrub(line) for line in terminal_lines(self.report)]
+        lines = [self._scrub(line) for line in terminal_lines(self.report)]
+        return lines + [self._scrub(note) for note in self.notes]
+
+
+def _no_cards(model_id: str) -> Mapping[str, Any]:
+    raise LookupError("no endpoint to read model cards from")
 
 
 def _xdist_workers(config: pytest.Config) -> int | None:

@@ -47,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
             started=datetime.now(timezone.utc),
             clock=time.perf_counter,
             scrub=session.scrub,
+            model_card=session.model_card,
         )
         config.pluginmanager.register(collector, COLLECTOR_NAME)
 

@@ -75,6 +75,10 @@ class EvalSession:
             f" store {settings.store.resolve()}"
         )
 
+    def model_card(self, model_id: str) -> dict[str, Any]:
+        """The JSON of a model's card, read once and recorded in the store."""
+        return self.endpoint.model_card(model_id)
+
     def close(self) -> None:
         if self._endpoint is not None:
             self._endpoint.close()
@@ -146,7 +150,25 @@ class EvalSession:
         reply = self.prefetcher.reply(item)
         if reply is None:
             raise pytest.UsageError(f"{item.nodeid}: {NO_CASE}")
+        case, settings = case_of(item), item.stash.get(SETTINGS_KEY, None)
+        if case is not None and settings is not None:
+            self.note_exchange(item, to_messages(case.messages, settings.system), reply)
         return reply
+
+    def note_exchange(self, item: pytest.Item | None, messages: Any, reply: Reply) -> None:
+        """Keeps the request and reply on the case's record, with its dataset case's
+        expected reply and tags, for the report, the hard-case export and clusters."""
+        recorder = self.recorder(item) if item is not None else None
+        if recorder is None:
+            return
+        case = case_of(item) if item is not None else None
+        recorder.add_exchange(
+            messages,
+            reply.text,
+            expected=case.expected if case is not None else None,
+            tags=case.meta.get("tags") if case is not None else None,
+            dataset=case.source.rpartition(":")[0] if case is not None else None,
+        )
 
     # -- fixtures' behaviour ------------------------------------------------------------------
 
@@ -256,6 +278,8 @@ class ModelUnderTest:
             system = system if system is not None else settings.system
             params = {**settings.params, **params}
         messages = to_messages(getattr(messages_or_text, "messages", messages_or_text), system)
-        return self._session.endpoint.chat(
+        reply = self._session.endpoint.chat(
             messages, params, recorder=self._session.current_recorder()
         )
+        self._session.note_exchange(self._session.current, messages, reply)
+        return reply

@@ -10,7 +10,16 @@ from operator import itemgetter
 from typing import Any, cast
 
 from ..categories import CATEGORIES
-from ..records import MESSAGE_LIMIT, RECORD_FIELDS, USAGE_FIELDS, CaseRecord, clip
+from ..clusters import failure_clusters
+from ..messages import prompt_text
+from ..records import (
+    MESSAGE_LIMIT,
+    RECORD_FIELDS,
+    TEXT_LIMIT,
+    USAGE_FIELDS,
+    CaseRecord,
+    clip,
+)
 from .baseline import baseline_case_index, check_baseline, garbage_collector_paused
 from .gate import GateRule, decide
 from .model import (
@@ -18,6 +27,7 @@ from .model import (
     BaselineDelta,
     Calibration,
     CaseEntry,
+    DataSummary,
     ErrorEntry,
     ErrorSummary,
     FailureEntry,
@@ -54,13 +64,16 @@ def build_report(
     baseline_source: str | None = None,
     extra_rules: Sequence[GateRule] = (),
     interrupted: bool = False,
+    data: DataSummary | None = None,
 ) -> Report:
     """The report of `records`: every figure, then every verdict by `gate.decide`.
 
     `baseline` is an earlier JSON report (from `baseline.load_baseline`); `baseline_source` names it
     in the report. `extra_rules` run after the built-in gate rules. With `interrupted`, the
-    report covers the cases that finished and the gate fails for that reason.
+    report covers the cases that finished and the gate fails for that reason. `data` is the
+    run against its training data (`--llm-train-data`), read by the collector.
     """
+    records = records if isinstance(records, Sequence) else list(records)
     baseline_cases: dict[str, tuple[str, str | None]] = {}
     with garbage_collector_paused():
         if baseline is not None:
@@ -97,6 +110,8 @@ def build_report(
         baseline=comparison,
         interrupted=interrupted,
         judge_format=tally.judge_format_summary(),
+        data=data,
+        clusters=[dict(cluster) for cluster in failure_clusters(records)],
     )
     return decide(report, extra_rules)
 
@@ -364,6 +379,8 @@ class _Tally:
                 self.judge_checks.extend(str(check) for check in judge_checks)
             if type(duration) is float:
                 case["duration_s"] = duration
+            if record.get("request") is not None or record.get("output") is not None:
+                _add_exchange(case, record.get("request"), record.get("output"))
             append_case(case)
 
             if checks:
@@ -572,6 +589,30 @@ def _delta(
         improved=improved,
         paired=paired,
     )
+
+
+def _add_exchange(case: CaseEntry, request: Any, output: Any) -> None:
+    """The case's request (each message's role and text) and output, bounded by TEXT_LIMIT.
+
+    Only role and text: an entry then holds no object that could begin with "nodeid", which
+    `render.json_text` relies on.
+    """
+    if isinstance(request, list):
+        case["request"] = [
+            {
+                "role": str(message.get("role")),
+                "content": prompt_text(message.get("content"))[:TEXT_LIMIT],
+            }
+            for message in request
+            if isinstance(message, Mapping)
+        ]
+    if isinstance(output, Mapping) and isinstance(output.get("text"), str):
+        length = output.get("length")
+        text = output["text"]
+        case["output"] = {
+            "text": text[:TEXT_LIMIT],
+            "length": length if isinstance(length, int) else len(text),
+        }
 
 
 def _complete(record: Mapping[str, Any]) -> CaseRecord:

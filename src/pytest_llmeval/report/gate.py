@@ -203,6 +203,24 @@ class BaselineRule:
         return reasons
 
 
+class ContaminationRule:
+    """No more eval cases found in the training data (`--llm-train-data`) than
+    `--llm-max-contaminated` (0): a case the model was trained on measures memory, not skill."""
+
+    name = "contamination"
+
+    def check(self, report: Report) -> list[str]:
+        data = report.data
+        if data is None or len(data.contaminated) <= data.max_contaminated:
+            return []
+        first = data.contaminated[0]
+        return [
+            f"{plural(len(data.contaminated), 'eval case')} also in the training data "
+            f"{data.train_data}, more than --llm-max-contaminated {data.max_contaminated} "
+            f"(first: {first}); remove them from one of the files"
+        ]
+
+
 BUILTIN_RULES: tuple[GateRule, ...] = (
     InterruptedRule(),
     GroupThresholdRule(),
@@ -211,6 +229,7 @@ BUILTIN_RULES: tuple[GateRule, ...] = (
     InfrastructureErrorsRule(),
     EvalTestErrorsRule(),
     BaselineRule(),
+    ContaminationRule(),
 )
 
 

@@ -35,6 +35,8 @@ class CaseEntry(_CaseContract, total=False):
     scores: Mapping[str, float | None]  # shared with the record when every score is clean
     judge_scores: list[float | None]
     duration_s: float
+    request: list[dict[str, str]]  # role and text of each message, texts bounded
+    output: dict[str, Any]  # {"text": the first TEXT_LIMIT characters, "length": in full}
 
 
 @dataclass
@@ -50,6 +52,9 @@ class RunInfo:
     plugin_version: str | None = None
     workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Per role used ("model", "judge", "moderation"): what its card said (model_identity).
+    models: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
@@ -62,6 +67,8 @@ class RunInfo:
             "plugin_version": self.plugin_version,
             "workers": self.workers,
             "interrupted": interrupted,
+            "models": dict(self.models),
+            "warnings": list(self.warnings),
         }
         return {**{key: value for key, value in self.extra.items() if key not in fixed}, **fixed}
 
@@ -372,6 +379,23 @@ class BaselineComparison:
 
 
 @dataclass
+class DataSummary:
+    """The run against its training data (`--llm-train-data`): contaminated cases, drift."""
+
+    train_data: str
+    contaminated: list[str]  # nodeids of eval cases whose prompt occurs in training
+    prompt_drift: list[dict[str, str]]  # {"eval", "train", "diff"} per drifted system prompt
+    max_contaminated: int  # contaminated cases the gate tolerates (--llm-max-contaminated)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "train_data": self.train_data,
+            "contaminated": list(self.contaminated),
+            "prompt_drift": [dict(drift) for drift in self.prompt_drift],
+        }
+
+
+@dataclass
 class Report:
     """Everything the renderers show and the gate judges; `to_dict()` is the JSON report."""
 
@@ -391,6 +415,9 @@ class Report:
     # Set by `gate.decide` once every figure is in; None while the gate rules read them.
     gate_result: GateResult | None = None
     schema_version: int = SCHEMA_VERSION
+    data: DataSummary | None = None
+    # The largest groups of failed cases sharing traits (clusters.Cluster), largest first.
+    clusters: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def gate(self) -> GateResult:
@@ -416,6 +443,8 @@ class Report:
             "failures": self.failures.to_dict(),
             "baseline": None if self.baseline is None else self.baseline.to_dict(),
             "judge_format": self.judge_format.to_dict(),
+            "data": None if self.data is None else self.data.to_dict(),
+            "clusters": [dict(cluster) for cluster in self.clusters],
             "cases": self.cases,
         }
 

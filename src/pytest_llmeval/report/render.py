@@ -32,7 +32,7 @@ _Escape = Callable[[str | None], str]
 
 def terminal_lines(report: Report) -> list[str]:
     """The gate summary for the terminal: tables, usage, then the verdict and its reasons."""
-    lines = [_headline(report, _plain)]
+    lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
     if report.groups:
         lines += ["", *_table(_group_rows(report, _plain), _GROUP_HEADERS, "simple")]
     lines += _format_section(report, _plain, "simple")
@@ -40,6 +40,8 @@ def terminal_lines(report: Report) -> list[str]:
     lines += _judge_lines(report, _plain, "simple")
     lines += _judging_lines(report, _plain)
     lines += _score_lines(report, _plain, "simple")
+    lines += _data_lines(report, _plain)
+    lines += _cluster_lines(report, _plain, "simple")
     if report.errors.count:
         lines += ["", _errors_headline(report)]
         lines += [
@@ -59,6 +61,7 @@ def markdown(report: Report) -> str:
     """The gate report as GitHub-flavoured Markdown, e.g. for `$GITHUB_STEP_SUMMARY`."""
     mark = "✅" if report.gate.passed else "❌"
     out = [f"## {mark} llmeval gate: {report.gate.verdict.upper()}", "", _headline(report, _md)]
+    out += ["", *_warning_lines(report, _md)] if report.run.warnings else []
     if report.gate.reasons:
         out += ["", "**Reasons**", ""]
         out += [f"- {_md(reason)}" for reason in report.gate.reasons]
@@ -80,6 +83,11 @@ def markdown(report: Report) -> str:
     scores = _score_lines(report, _md, "github")
     if scores:
         out += ["", "### Scores", *scores]
+    for title, section in (
+        ("Training data", _data_lines(report, _md)),
+        ("Failure clusters", _cluster_lines(report, _md, "github")),
+    ):
+        out += ["", f"### {title}", *section] if section else []
     if report.failures.count:
         out += ["", "### Failed cases", "", _failures_headline(report), ""]
         rows = [
@@ -306,6 +314,48 @@ def _baseline_lines(report: Report, text: _Escape) -> list[str]:
         names = ", ".join(text(name) for name in baseline.only_in_current)
         lines.append(f"groups only in this run: {names}")
     return lines
+
+
+def _warning_lines(report: Report, text: _Escape) -> list[str]:
+    return [f"warning: {text(warning)}" for warning in report.run.warnings]
+
+
+def _data_lines(report: Report, text: _Escape) -> list[str]:
+    data = report.data
+    if data is None:
+        return []
+    found = plural(len(data.contaminated), "eval case")
+    lines = ["", f"Training data {text(data.train_data)}: {found} also in it"]
+    lines += [f"  contaminated: {text(nodeid)}" for nodeid in data.contaminated[:_LISTED]]
+    if len(data.contaminated) > _LISTED:
+        lines.append(f"  ... and {len(data.contaminated) - _LISTED} more")
+    for drift in data.prompt_drift:
+        lines.append(f"  system prompt drift: {text(_first(drift['eval']) or '(none)')}")
+        lines += [f"    {text(line)}" for line in drift["diff"].splitlines()]
+    return lines
+
+
+def _cluster_lines(report: Report, text: _Escape, style: str) -> list[str]:
+    if not report.clusters:
+        return []
+    rows = [
+        [
+            text(", ".join(f"{key}={value}" for key, value in cluster["by"].items())),
+            str(cluster["cases"]),
+            text(cluster["nodeids"][0]) if cluster["nodeids"] else "",
+        ]
+        for cluster in report.clusters
+    ]
+    return ["", *_table(rows, ["failures sharing", "cases", "first case"], style)]
+
+
+def _first(prompt: str) -> str:
+    """A system prompt's first line, short, to name it."""
+    line = prompt.strip().splitlines()[0] if prompt.strip() else ""
+    return line if len(line) <= 80 else line[:79] + "…"
+
+
+_LISTED = 10
 
 
 def _usage_line(report: Report) -> str:
