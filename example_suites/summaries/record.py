@@ -7,7 +7,7 @@ The simulator plays every model the suite talks to, from the script below:
 - the fine-tuned Ministral 8B writes the note the agents approved for most conversations, but
   a vague one for the SSO bug (S-04) and, for the angry customer (S-09), one that calls the
   customer rude: against the house rules;
-- the judge (mistral-large-latest) scores notes on the rubric, prefers the better of two notes
+- the judge (mistral-large-2411) scores notes on the rubric, prefers the better of two notes
   (or calls a tie), except for one pair of equally good notes where it prefers whichever it
   reads first: asked in both orders, that pair is a tie and counts as position bias; it checks
   the house rules rule by rule; and it scores the rated production notes as the support leads

@@ -4,7 +4,7 @@ Ledgerly's support agents hand a conversation over with a short note: what the c
 needs, what was done, what is still open. Mistral Large wrote those notes while the feature
 was new; the team fine-tuned Ministral 8B on the notes the agents approved. Four groups decide:
 
-- summary_quality (judge): mistral-large-latest scores each note against a rubric;
+- summary_quality (judge): mistral-large-2411 scores each note against a rubric;
 - versus_large (judge, pairwise): the new note against the one Mistral Large wrote for the
   same conversation, asked in both orders so that position bias shows as a tie;
 - house_rules (judge, policy): the team's Values, checked rule by rule;
