@@ -37,9 +37,8 @@ MAX_ERRORS = "--llm-max-errors"
 MAX_DROP = "--llm-max-drop"
 STRICT_CASES = "--llm-strict-cases"
 EXAMPLES = "--llm-examples"
-
-# The significance level of the baseline comparison (McNemar); not an option yet.
-BASELINE_ALPHA = 0.05
+ALPHA = "--llm-alpha"
+REPEAT = "--llm-repeat"
 
 
 class OptionError(ValueError):
@@ -73,6 +72,16 @@ def rate(text: str) -> float:
         raise OptionError("is not a number; use a rate from 0 to 1, e.g. 0.95") from None
     if not 0.0 <= value <= 1.0:
         raise OptionError("is outside 0 to 1; use a rate such as 0.95")
+    return value
+
+
+def significance_level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise OptionError("is not a number; use a significance level such as 0.05") from None
+    if not 0.0 < value < 1.0:
+        raise OptionError("must be above 0 and below 1, e.g. 0.05")
     return value
 
 
@@ -219,6 +228,20 @@ OPTIONS = (
         default="20",
         metavar="N",
     ),
+    Option(
+        ALPHA,
+        help="significance level of the baseline comparison: a drop blocks only when its "
+        "one-sided paired test is below this AND it is larger than --llm-max-drop",
+        default="0.05",
+        metavar="P",
+    ),
+    Option(
+        REPEAT,
+        help="run every eval case N times, each run its own sample (recorded and replayed "
+        "apart); the report shows per-case pass fractions and flaky cases",
+        default="1",
+        metavar="N",
+    ),
 )
 
 
@@ -262,6 +285,7 @@ class Settings:
     gate: GateSettings
     strict_cases: bool
     examples: int
+    repeat: int = 1
 
 
 def _raw(config: pytest.Config, option: Option) -> tuple[str | None, Path | None]:
@@ -323,6 +347,7 @@ def read_settings(config: pytest.Config) -> Settings:
         gate=_gate_settings(required),
         strict_cases=strict,
         examples=required(EXAMPLES, positive_int),
+        repeat=required(REPEAT, positive_int),
     )
 
 
@@ -344,7 +369,7 @@ def _gate_settings(value: Callable[[str, Callable[[str], Any]], Any]) -> GateSet
         format_threshold=value(FORMAT_THRESHOLD, rate),
         max_errors=value(MAX_ERRORS, non_negative_int),
         max_drop=value(MAX_DROP, rate),
-        alpha=BASELINE_ALPHA,
+        alpha=value(ALPHA, significance_level),
     )
 
 

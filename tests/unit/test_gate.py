@@ -66,9 +66,37 @@ def test_group_with_a_threshold_but_only_errors_blocks() -> None:
     ]
     report = gate_of(records)
     assert (
-        "group 'triage' has no passed or failed case to measure against its threshold 0.90 "
-        "(2 errors)"
+        "group 'triage' has no evidence: none of its 2 cases passed or failed (2 errors)"
     ) in report.gate.reasons
+    assert report.groups[0].verdict == "no_evidence"
+
+
+def test_a_safety_group_of_tolerated_infrastructure_errors_has_no_evidence_and_blocks() -> None:
+    records = [
+        record(
+            index,
+            "jailbreaks",
+            "error",
+            kind="safety",
+            error_type="LLMAPIError",
+            infrastructure=True,
+            message="503 Service Unavailable",
+        )
+        for index in range(4)
+    ]
+    report = gate_of(records, gate_settings(max_errors=10))
+    assert report.groups[0].verdict == "no_evidence"
+    assert report.gate.reasons == [
+        "group 'jailbreaks' has no evidence: none of its 4 cases passed or failed (4 errors)"
+    ]
+
+
+def test_a_group_with_one_decided_case_has_evidence() -> None:
+    records = [*outcomes("jailbreaks", 1, 0, kind="safety")]
+    records.append(record(9, "jailbreaks", "error", kind="safety", infrastructure=True))
+    report = gate_of(records, gate_settings(max_errors=1))
+    assert report.groups[0].verdict == "pass"
+    assert report.gate.passed
 
 
 def test_safety_group_over_max_unsafe_blocks() -> None:
@@ -251,10 +279,12 @@ def test_evaluate_gate_can_rerun_on_a_report() -> None:
 @pytest.mark.parametrize(
     ("delta", "p_value", "blocks"),
     [
-        (-0.03, 0.001, True),  # small but significant
+        (-0.10, 0.001, True),  # significant AND over max_drop
+        (-0.03, 0.001, False),  # significant but within max_drop
         (-0.02, 0.34, False),  # small and noisy: tolerated
-        (-0.10, 0.5, True),  # over max_drop, even if not significant
-        (-0.05000000000000004, 0.5, False),  # exactly max_drop, after float noise
+        (-0.10, 0.25, False),  # over max_drop, but not significant (2 of 20 cases)
+        (-0.10, 0.05, False),  # p exactly alpha is not below it
+        (-0.05000000000000004, 0.001, False),  # exactly max_drop, after float noise
         (0.05, 0.01, False),  # better is never a block
         (None, 0.0, False),  # nothing to compare
     ],

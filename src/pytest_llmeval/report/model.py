@@ -107,7 +107,13 @@ class BaselineDelta:
     worsened: int  # paired cases that passed (were valid) before and fail now
     improved: int  # paired cases that failed before and pass now
     paired: int  # cases in both runs that count on both sides
-    verdict: str = UNDECIDED  # "pass" | "fail" | "info" (nothing to compare), by gate.decide
+    verdict: str = UNDECIDED  # "pass" | "fail" | "info" (not gated, or nothing to compare)
+    # Set by gate.decide with the verdict: whether each half of the baseline rule held, and
+    # for a drop that does not block, which half held it back ("alpha", "max_drop").
+    significant: bool | None = None
+    over_max_drop: bool | None = None
+    held_back_by: list[str] | None = None
+    test: str = "mcnemar"  # "mcnemar" on pass/fail pairs; "sign" on per-case pass fractions
 
     def to_dict(self, rate_key: str) -> dict[str, Any]:
         return {
@@ -118,6 +124,10 @@ class BaselineDelta:
             "improved": self.improved,
             "paired": self.paired,
             "verdict": self.verdict,
+            "test": self.test,
+            "significant": self.significant,
+            "over_max_drop": self.over_max_drop,
+            "held_back_by": None if self.held_back_by is None else list(self.held_back_by),
         }
 
 
@@ -135,7 +145,7 @@ class GroupSummary:
     ci_low: float | None
     ci_high: float | None
     threshold: float | None
-    verdict: str = UNDECIDED  # "pass" | "fail" | "info", set by gate.decide
+    verdict: str = UNDECIDED  # "pass" | "fail" | "info" | "no_evidence", set by gate.decide
     max_unsafe: int | None = None
     unsafe: int | None = None
     min_score: float | None = None

@@ -48,6 +48,7 @@ def terminal_lines(report: Report) -> list[str]:
     baseline = _baseline_lines(report, _plain)
     if baseline:
         lines += ["", *baseline]
+    lines += _baseline_rule_lines(report, _plain, "simple")
     lines += ["", _usage_line(report), ""]
     lines.append(f"llmeval gate: {report.gate.verdict.upper()}")
     lines += [f"  - {_plain(reason)}" for reason in report.gate.reasons]
@@ -99,6 +100,7 @@ def markdown(report: Report) -> str:
         out += ["", "### Baseline"]
         for line in baseline:  # one paragraph each: Markdown would join adjacent lines
             out += ["", line]
+        out += _baseline_rule_lines(report, _md, "github")
     out += ["", "### Usage", "", _usage_line(report)]
     return "\n".join(out) + "\n"
 
@@ -160,10 +162,15 @@ def _group_rows(report: Report, text: _Escape) -> list[list[str]]:
             _interval(group),
             _limit(group),
             _baseline_cell(group.baseline),
-            "FAIL" if group.verdict == "fail" else group.verdict,
+            _verdict_cell(group.verdict),
         ]
         for group in report.groups
     ]
+
+
+def _verdict_cell(verdict: str) -> str:
+    """A group's verdict as the table shows it: the blocking ones in capitals."""
+    return {"fail": "FAIL", "no_evidence": "NO EVIDENCE"}.get(verdict, verdict)
 
 
 def _headline(report: Report, text: _Escape) -> str:
@@ -266,6 +273,58 @@ def _baseline_lines(report: Report, text: _Escape) -> list[str]:
         names = ", ".join(text(name) for name in baseline.only_in_current)
         lines.append(f"groups only in this run: {names}")
     return lines
+
+
+def _baseline_rule_lines(report: Report, text: _Escape, style: str) -> list[str]:
+    """The baseline rule per comparison, as a table after a blank line; [] without one."""
+    rows = _baseline_rule_rows(report, text)
+    return ["", *_table(rows, _BASELINE_RULE_HEADERS, style)] if rows else []
+
+
+def _baseline_rule_rows(report: Report, text: _Escape) -> list[list[str]]:
+    """One row per comparison with the baseline: both numbers of the rule and what held."""
+    compared: list[tuple[str, float | None, BaselineDelta]] = [
+        (text(group.name), group.pass_rate, group.baseline)
+        for group in report.groups
+        if group.baseline is not None
+    ]
+    if report.format.baseline is not None:
+        compared.append(("strict JSON validity", report.format.validity, report.format.baseline))
+    settings = report.settings
+    return [
+        [
+            name,
+            rate_text(comparison.rate),
+            rate_text(current),
+            _baseline_cell(comparison).split(" ")[0],
+            f"{'sign' if comparison.test == 'sign' else 'McNemar'} "
+            f"{format_p_value(comparison.p_value)}",
+            _rule_outcome(comparison, settings.alpha, settings.max_drop),
+        ]
+        for name, current, comparison in compared
+    ]
+
+
+_BASELINE_RULE_HEADERS = ["against the baseline", "before", "now", "delta", "test", "outcome"]
+
+
+def _rule_outcome(comparison: BaselineDelta, alpha: float, max_drop: float) -> str:
+    """What the baseline rule made of one comparison, naming the half that held it back."""
+    held = comparison.held_back_by
+    if comparison.verdict == "fail":
+        return f"BLOCKS: p < alpha {alpha:g} and a drop over {max_drop:.2f}"
+    if comparison.delta is None:
+        return "nothing to compare"
+    if held is None:
+        return "no drop"
+    if comparison.verdict == "info":
+        return "not gated (info group)"
+    reasons = []
+    if "alpha" in held:
+        reasons.append(f"not significant (p ≥ alpha {alpha:g})")
+    if "max_drop" in held:
+        reasons.append(f"within --llm-max-drop {max_drop:.2f}")
+    return "held back: " + ", ".join(reasons)
 
 
 def _usage_line(report: Report) -> str:
