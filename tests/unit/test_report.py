@@ -311,9 +311,7 @@ def test_run_section_is_utc_and_marks_an_interrupted_session() -> None:
 # --- the baseline ------------------------------------------------------------------------------
 
 
-def compare(
-    before: str, after: str, settings: GateSettings | None = None, **fields: Any
-) -> Report:
+def compare(before: str, after: str, settings: GateSettings | None = None, **fields: Any) -> Report:
     """`after` against `before`, in a gated group (threshold 0) unless `fields` say otherwise."""
     fields = {"threshold": 0.0, **fields}
     baseline = as_baseline(build(run_of(before, **fields)))
@@ -342,7 +340,11 @@ def test_significant_drop_within_max_drop_is_held_back_by_max_drop() -> None:
     assert delta is not None
     assert delta.worsened == 12
     assert delta.p_value == pytest.approx(2**-12)
-    assert (delta.significant, delta.over_max_drop, delta.held_back_by) == (True, False, ["max_drop"])
+    assert (delta.significant, delta.over_max_drop, delta.held_back_by) == (
+        True,
+        False,
+        ["max_drop"],
+    )
     assert delta.verdict == "pass"
     assert report.gate.passed
 
