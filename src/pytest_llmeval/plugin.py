@@ -47,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
             started=datetime.now(timezone.utc),
             clock=time.perf_counter,
             scrub=session.scrub,
+            census=session.census,
         )
         config.pluginmanager.register(collector, COLLECTOR_NAME)
 
@@ -100,6 +101,16 @@ def pytest_runtest_makereport(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     hypothesis_profile.apply_to_model_tests(items)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        _session(items[0].config).deselected(items)
+
+
+@pytest.hookimpl(trylast=True)  # after every plugin has had its say on session.items
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _session(session.config).collection_finished(session)
 
 
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .census import WORKEROUTPUT_KEY, EvalCensus
 from .errors import DatasetError, JsonFormatError
 from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
@@ -46,6 +47,8 @@ class EvalSession:
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
         self._prefetcher: Prefetcher | None = None
+        # The eval cases this process collected; the controller's collector reads it.
+        self.census = EvalCensus()
 
     # -- the endpoint -----------------------------------------------------------------------
 
@@ -111,6 +114,19 @@ class EvalSession:
             report.longrepr = "\n".join(problems)
             report.result = []
         return report
+
+    def deselected(self, items: list[pytest.Item]) -> None:
+        """Counts the eval cases among items deselected by -k, -m or --deselect."""
+        self.census.deselected += sum(1 for item in items if SETTINGS_KEY in item.stash)
+
+    def collection_finished(self, session: pytest.Session) -> None:
+        """Takes the census of the eval cases selected; an xdist worker publishes it."""
+        items = session.items
+        flags = [SETTINGS_KEY in item.stash for item in items]
+        self.census.collected([item.nodeid for item in items], flags)
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if isinstance(workeroutput, dict):
+            workeroutput[WORKEROUTPUT_KEY] = self.census.to_message(flags)
 
     # -- running ------------------------------------------------------------------------------
 

@@ -198,6 +198,33 @@ def test_interrupted_session_blocks_with_the_finished_cases_reported() -> None:
     assert report.groups[0].passed == 3
 
 
+def run_info(**fields: Any) -> RunInfo:
+    return RunInfo(model="ft:open-mistral-7b:x", **fields)
+
+
+def test_an_incomplete_run_blocks_with_the_count_and_the_cause() -> None:
+    run = run_info(eval_cases=20, not_run=14, stop_reason="stopped after the first failure, -x")
+    report = build_report(outcomes("triage", 6, 0), run, gate_settings(), interrupted=True)
+    # One reason: the count says more than "interrupted" would.
+    assert report.gate.reasons == [
+        "incomplete run: 14 of 20 eval cases did not run (stopped after the first failure, -x)"
+    ]
+
+
+def test_deselected_cases_do_not_block() -> None:
+    run = run_info(eval_cases=6, deselected=14)
+    assert build_report(outcomes("triage", 6, 0), run, gate_settings()).gate.passed
+
+
+def test_cases_skipped_for_want_of_a_model_block_only_where_a_model_is_required() -> None:
+    required = run_info(skipped_no_model=3, model_required=True)
+    report = build_report([], required, gate_settings())
+    assert report.gate.reasons == [
+        "no model under test: 3 eval cases skipped; pass --llm-model=ID or set LLMEVAL_MODEL"
+    ]
+    assert build_report([], run_info(skipped_no_model=3), gate_settings()).gate.passed
+
+
 def test_no_records_pass_with_no_reasons() -> None:
     report = gate_of([])
     assert report.gate.passed

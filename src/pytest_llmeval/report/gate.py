@@ -7,7 +7,7 @@ from typing import Protocol
 
 from .model import BaselineDelta, GateResult, GateSettings, GroupSummary, Report
 from .stats import format_p_value
-from .wording import distinct_rates, plural, two_decimals
+from .wording import distinct_rates, no_model_sentence, plural, two_decimals
 
 INTERRUPTED_REASON = "interrupted: the session was stopped before every case ran"
 
@@ -127,12 +127,46 @@ def group_reasons(group: GroupSummary, settings: GateSettings) -> list[str]:
 
 
 class InterruptedRule:
-    """An interrupted session never promotes: the cases that did not run are unknown."""
+    """An interrupted session never promotes: the cases that did not run are unknown.
+
+    When the collector counted the cases that did not run, `IncompleteRunRule` says so,
+    with the count and the cause, in place of this reason.
+    """
 
     name = "interrupted"
 
     def check(self, report: Report) -> list[str]:
-        return [INTERRUPTED_REASON] if report.interrupted else []
+        return [INTERRUPTED_REASON] if report.interrupted and not report.run.not_run else []
+
+
+class IncompleteRunRule:
+    """Every selected eval case ran: an early stop (-x, --maxfail, pytest.exit, a crashed
+    xdist worker) leaves the cases after it unknown. Deselected cases (-k, -m) do not count."""
+
+    name = "incomplete_run"
+
+    def check(self, report: Report) -> list[str]:
+        run = report.run
+        if not run.not_run:
+            return []
+        if run.eval_cases is not None:
+            counted = f"{run.not_run} of {plural(run.eval_cases, 'eval case')}"
+        else:
+            counted = plural(run.not_run, "eval case")
+        why = run.stop_reason or "the session ended before they ran"
+        return [f"incomplete run: {counted} did not run ({why})"]
+
+
+class NoModelRule:
+    """In CI or a replay-only run, no eval case is skipped for want of a model under test."""
+
+    name = "no_model"
+
+    def check(self, report: Report) -> list[str]:
+        run = report.run
+        if run.skipped_no_model and run.model_required:
+            return [no_model_sentence(run.skipped_no_model)]
+        return []
 
 
 class NoEvidenceRule:
@@ -246,6 +280,8 @@ class BaselineRule:
 
 BUILTIN_RULES: tuple[GateRule, ...] = (
     InterruptedRule(),
+    IncompleteRunRule(),
+    NoModelRule(),
     NoEvidenceRule(),
     GroupThresholdRule(),
     SafetyRule(),

@@ -50,6 +50,14 @@ class RunInfo:
     plugin_version: str | None = None
     workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # How complete the run was (the collector counts these), and how often each case ran.
+    repeat: int = 1  # --llm-repeat: runs of every eval case
+    eval_cases: int | None = None  # eval cases (runs) selected to run; None when unknown
+    deselected: int = 0  # eval cases deselected by -k, -m or --deselect: shown, never gated
+    not_run: int = 0  # selected eval cases that reported neither an outcome nor a skip
+    stop_reason: str | None = None  # why they did not run, e.g. "stopped after ..., -x"
+    skipped_no_model: int = 0  # eval cases skipped because no model under test was set
+    model_required: bool = False  # CI is set or the record mode is none: those skips block
 
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
@@ -62,6 +70,13 @@ class RunInfo:
             "plugin_version": self.plugin_version,
             "workers": self.workers,
             "interrupted": interrupted,
+            "repeat": self.repeat,
+            "eval_cases": self.eval_cases,
+            "deselected": self.deselected,
+            "not_run": self.not_run,
+            "stop_reason": self.stop_reason,
+            "skipped_no_model": self.skipped_no_model,
+            "model_required": self.model_required,
         }
         return {**{key: value for key, value in self.extra.items() if key not in fixed}, **fixed}
 

@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from .model import BaselineDelta, GroupSummary, Report
 from .stats import format_p_value
-from .wording import plural, rate_text
+from .wording import no_model_sentence, plural, rate_text
 
 # Characters that could move the cursor, recolour the terminal, reorder text (bidi controls)
 # or break a line in a table: model output is untrusted, so they are shown as escapes.
@@ -31,7 +31,12 @@ _Escape = Callable[[str | None], str]
 
 
 def terminal_lines(report: Report) -> list[str]:
-    """The gate summary for the terminal: tables, usage, then the verdict and its reasons."""
+    """The gate summary for the terminal: tables, usage, then the verdict and its reasons.
+
+    A report of no case at all (every eval case skipped, or none ran) is its verdict alone.
+    """
+    if not report.totals.cases:
+        return _verdict_lines(report)
     lines = [_headline(report, _plain)]
     if report.groups:
         lines += ["", *_table(_group_rows(report, _plain), _GROUP_HEADERS, "simple")]
@@ -49,10 +54,14 @@ def terminal_lines(report: Report) -> list[str]:
     if baseline:
         lines += ["", *baseline]
     lines += _baseline_rule_lines(report, _plain, "simple")
-    lines += ["", _usage_line(report), ""]
-    lines.append(f"llmeval gate: {report.gate.verdict.upper()}")
-    lines += [f"  - {_plain(reason)}" for reason in report.gate.reasons]
+    lines += _no_model_warning(report)
+    lines += ["", _usage_line(report), "", *_verdict_lines(report)]
     return lines
+
+
+def _verdict_lines(report: Report) -> list[str]:
+    lines = [f"llmeval gate: {report.gate.verdict.upper()}"]
+    return lines + [f"  - {_plain(reason)}" for reason in report.gate.reasons]
 
 
 def markdown(report: Report) -> str:
@@ -182,10 +191,32 @@ def _headline(report: Report, text: _Escape) -> str:
         f"{plural(totals.cases, 'case')}: {totals.passed} passed, {totals.failed} failed, "
         f"{plural(totals.errors, 'error')}"
     )
+    counts += _completeness_text(report)
     tail = f"started {text(run.started)}, {run.duration_s:.1f} s"
     if report.interrupted:
         tail += ", INTERRUPTED"
     return f"llmeval: {models}; {counts}; {tail}"
+
+
+def _completeness_text(report: Report) -> str:
+    """`, 6 eval cases deselected, 14 did not run` for the headline; '' for a full run."""
+    run = report.run
+    parts = []
+    if run.deselected:
+        parts.append(f"{plural(run.deselected, 'eval case')} deselected")
+    if run.not_run:
+        parts.append(f"{run.not_run} did not run")
+    if run.skipped_no_model:
+        parts.append(f"{run.skipped_no_model} skipped (no model)")
+    return "".join(f", {part}" for part in parts)
+
+
+def _no_model_warning(report: Report) -> list[str]:
+    """The no-model line as a warning, where it does not block (not CI, not replay-only)."""
+    run = report.run
+    if not run.skipped_no_model or run.model_required:
+        return []
+    return ["", f"warning: {no_model_sentence(run.skipped_no_model)}"]
 
 
 def _format_section(report: Report, text: _Escape, style: str) -> list[str]:
