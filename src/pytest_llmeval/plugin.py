@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import hookspec, hypothesis_profile
+from . import hookspec, hypothesis_profile, repeat
 from .collector import COLLECTOR_NAME, ReportCollector
 from .datasets import Case
 from .markers import MARKER_HELP
@@ -101,6 +101,11 @@ def pytest_runtest_makereport(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     hypothesis_profile.apply_to_model_tests(items)
+
+
+@pytest.hookimpl(trylast=True)  # after the parametrize markers: the run's id comes last
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    repeat.parametrize(metafunc, _session(metafunc.config).settings.repeat)
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

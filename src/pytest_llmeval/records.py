@@ -61,6 +61,10 @@ class CaseRecord(TypedDict):
     min_score: float | None
     max_unsafe: int | None
     duration_s: float
+    # --llm-repeat: which run of its case this record is (0-based), and the case's node id
+    # without the run's parameter; both None when every case runs once.
+    run: int | None
+    case_nodeid: str | None
 
 
 # Every key of a case record, in the order it is defined.
@@ -145,6 +149,8 @@ class CaseRecorder:
     judge_scores: list[float] = field(default_factory=list)
     flagged: bool = False
     safety_categories: list[str] = field(default_factory=list)
+    run: int | None = None  # with --llm-repeat, the run of its case, and the case's node id
+    case_nodeid: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_call(self, stats: CallStats) -> None:
@@ -231,6 +237,8 @@ class CaseRecorder:
                 "min_score": self.settings.min_score,
                 "max_unsafe": self.settings.max_unsafe,
                 "duration_s": round(duration_s, 3),
+                "run": self.run,
+                "case_nodeid": self.case_nodeid,
             }
 
 

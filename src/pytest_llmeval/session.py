@@ -17,7 +17,8 @@ from .paths import shown_path
 from .prefetch import Prefetcher, case_of
 from .records import CaseRecord, CaseRecorder, classify_outcome
 from .redact import redact
-from .replay.replayer import RecordMode
+from .repeat import case_nodeid, run_index
+from .replay.replayer import RecordMode, SampleCounter
 
 if TYPE_CHECKING:
     # The SDK is imported when first used, not with pytest: a session that makes no model
@@ -137,6 +138,11 @@ class EvalSession:
         recorder = item.stash.get(RECORDER_KEY, None)
         if recorder is None:
             recorder = item.stash[RECORDER_KEY] = CaseRecorder(item.nodeid, settings.group)
+            run, runs = run_index(item), self.settings.repeat
+            if run is not None and run < runs:
+                recorder.samples = SampleCounter(offset=run, stride=runs)
+                recorder.run = run
+                recorder.case_nodeid = case_nodeid(item.nodeid, run, runs)
         return recorder
 
     def current_recorder(self) -> CaseRecorder | None:

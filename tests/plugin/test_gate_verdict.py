@@ -258,3 +258,75 @@ def test_an_info_groups_drop_is_shown_and_never_gates(
     result.stdout.fnmatch_lines(
         ["*triage*−0.40 (p=0.0039)*info*", "*not gated (info group)*", "llmeval gate: PROMOTE"]
     )
+
+
+# --- --llm-repeat ----------------------------------------------------------------------------
+
+REPEAT_SUITE = """
+import pytest
+
+@pytest.mark.llm_metric("triage", threshold=0.8)
+@pytest.mark.parametrize("n", range(4))
+def test_case(n, llm):
+    assert llm.chat(f"ticket {n}").text == "yes"
+"""
+
+# Ticket 1 is answered differently on each of its identical requests: a flaky case.
+FLAKY_SCRIPT = [
+    {"match": "ticket 1$", "replies": ["yes", "no", "yes"]},
+    {"match": "ticket", "reply": "yes"},
+]
+
+
+@pytest.mark.parametrize("flags", XDIST, ids=["serial", "xdist"])
+def test_repeat_lists_the_flaky_case_and_replays_every_run_offline(
+    pytester: pytest.Pytester, flags: list[str]
+) -> None:
+    pytester.makepyfile(REPEAT_SUITE)
+    with Simulator(FLAKY_SCRIPT) as simulator:
+        args = [*simulator_args(simulator), *flags, "--llm-repeat=3"]
+        result = pytester.runpytest(*args, "--llm-report=live.json")
+        assert simulator.count("/v1/chat/completions") == 12  # every run asked the model
+    assert result.ret == 0
+    result.assert_outcomes(passed=11, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*4 cases × 3 runs: 11 passed, 1 failed*",
+            "*triage*0.92*≥ 0.80*pass*",
+            "*test_repeat_lists_the_flaky_case*::test_case?1?*0.67*",
+        ]
+    )
+    live = load(pytester.path / "live.json")
+    group = live["groups"][0]
+    assert live["run"]["repeat"] == 3
+    assert (group["cases"], group["runs"]) == (4, 12)
+    assert len(group["flaky"]) == 1 and group["flaky"][0].endswith(".py::test_case[1]")
+    assert group["pass_rate"] == pytest.approx(11 / 12)
+    assert group["ci_low"] < 0.6  # over 4 cases, not 12 runs
+
+    # The simulator is gone: every run is answered by its own recording.
+    replayed = pytester.runpytest(*args, "--llm-record-mode=none", "--llm-report=replayed.json")
+    assert replayed.ret == 0
+    replayed.assert_outcomes(passed=11, failed=1)
+    again = load(pytester.path / "replayed.json")
+    assert again["groups"][0]["flaky"] == group["flaky"]
+    assert again["usage"]["store_hits"] == 12
+
+
+def test_repeat_is_an_ini_key_and_leaves_ordinary_tests_alone(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nllm_repeat = 2\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_metric("triage")
+        def test_case(llm_score):
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*::test_case?run-1-of-2? PASSED*", "*::test_plain PASSED*"])

@@ -35,6 +35,8 @@ class CaseEntry(_CaseContract, total=False):
     scores: Mapping[str, float | None]  # shared with the record when every score is clean
     judge_scores: list[float | None]
     duration_s: float
+    case: str  # with --llm-repeat: the case this run belongs to, and which run it is
+    run: int
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Totals:
     passed: int = 0
     failed: int = 0
     errors: int = 0
+    runs: int = 0  # records: the cases' runs with --llm-repeat, else the same as `cases`
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +99,7 @@ class Totals:
             "passed": self.passed,
             "failed": self.failed,
             "errors": self.errors,
+            "runs": self.runs,
         }
 
 
@@ -169,6 +173,12 @@ class GroupSummary:
     judged: int = 0
     scores: dict[str, ScoreSummary] = field(default_factory=dict)
     baseline: BaselineDelta | None = None
+    # With --llm-repeat: every run counted in passed/failed/errors, `cases` the distinct
+    # cases, `pass_rate` the mean of their pass fractions; flaky cases passed some runs and
+    # failed others.
+    runs: int | None = None
+    flaky: list[str] = field(default_factory=list)
+    case_pass_fractions: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -191,6 +201,9 @@ class GroupSummary:
             "judged": self.judged,
             "scores": {name: score.to_dict() for name, score in self.scores.items()},
             "baseline": None if self.baseline is None else self.baseline.to_dict("pass_rate"),
+            "runs": self.cases if self.runs is None else self.runs,
+            "flaky": list(self.flaky),
+            "case_pass_fractions": dict(self.case_pass_fractions),
         }
 
 

@@ -40,6 +40,7 @@ def terminal_lines(report: Report) -> list[str]:
     lines = [_headline(report, _plain)]
     if report.groups:
         lines += ["", *_table(_group_rows(report, _plain), _GROUP_HEADERS, "simple")]
+    lines += _repeat_lines(report, _plain, "simple")
     lines += _format_section(report, _plain, "simple")
     lines += _safety_lines(report, _plain)
     lines += _judge_lines(report, _plain, "simple")
@@ -59,6 +60,28 @@ def terminal_lines(report: Report) -> list[str]:
     return lines
 
 
+def _repeat_lines(report: Report, text: _Escape, style: str) -> list[str]:
+    """With --llm-repeat: how the rates were made, and each flaky case with its fraction."""
+    repeat = report.run.repeat
+    if repeat < 2:
+        return []
+    lines = [
+        "",
+        f"Each eval case ran {repeat} times: a group's pass rate is the mean of its cases' "
+        "pass fractions, its 95% CI the Wilson interval over cases (runs of a case are not "
+        "independent).",
+    ]
+    rows = [
+        [text(group.name), text(nodeid), f"{group.case_pass_fractions.get(nodeid, 0.0):.2f}"]
+        for group in report.groups
+        for nodeid in group.flaky
+    ]
+    if not rows:
+        return [*lines, "", "No flaky case: every case passed all its runs or failed all."]
+    headers = ["group", "flaky case (passed some runs, failed others)", "pass fraction"]
+    return [*lines, "", *_table(rows, headers, style)]
+
+
 def _verdict_lines(report: Report) -> list[str]:
     lines = [f"llmeval gate: {report.gate.verdict.upper()}"]
     return lines + [f"  - {_plain(reason)}" for reason in report.gate.reasons]
@@ -74,6 +97,9 @@ def markdown(report: Report) -> str:
     if report.groups:
         out += ["", "### Groups", ""]
         out += _table(_group_rows(report, _md), _GROUP_HEADERS, "github")
+    repeats = _repeat_lines(report, _md, "github")
+    if repeats:
+        out += ["", "### Repeated runs", *repeats]
     format_lines = _format_section(report, _md, "github")
     if format_lines:
         out += ["", "### Strict JSON format", *format_lines]
@@ -187,9 +213,11 @@ def _headline(report: Report, text: _Escape) -> str:
     models = f"model {text(run.model or '(none)')}"
     if run.judge_model:
         models += f", judge {text(run.judge_model)}"
+    cases = plural(totals.cases, "case")
+    if run.repeat > 1:
+        cases += f" × {run.repeat} runs"
     counts = (
-        f"{plural(totals.cases, 'case')}: {totals.passed} passed, {totals.failed} failed, "
-        f"{plural(totals.errors, 'error')}"
+        f"{cases}: {totals.passed} passed, {totals.failed} failed, {plural(totals.errors, 'error')}"
     )
     counts += _completeness_text(report)
     tail = f"started {text(run.started)}, {run.duration_s:.1f} s"
