@@ -166,7 +166,12 @@ class ReportCollector:
         """Builds and writes the report; returns the session's exit status."""
         from .report.wording import no_model_sentence
 
-        not_run = self.census.not_run(self.accounted)
+        option = self.config.option
+        planned_only = any(
+            getattr(option, name, False) for name in ("collectonly", "setuponly", "setupplan")
+        )
+        # --collect-only and --setup-plan run no case by design: nothing is missing.
+        not_run = 0 if planned_only else self.census.not_run(self.accounted)
         required = self.model_required()
         if self.skipped_no_model and not required:
             self._warning = no_model_sentence(self.skipped_no_model)

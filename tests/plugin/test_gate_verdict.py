@@ -330,3 +330,10 @@ def test_repeat_is_an_ini_key_and_leaves_ordinary_tests_alone(pytester: pytest.P
     result = pytester.runpytest("-v")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*::test_case?run-1-of-2? PASSED*", "*::test_plain PASSED*"])
+
+
+def test_collect_only_is_not_an_incomplete_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(EARLY_FAILURE_SUITE.format(failing=1, gated=3))
+    result = pytester.runpytest("--collect-only", "-q")
+    assert result.ret == 0
+    assert "llmeval gate" not in result.stdout.str()
