@@ -77,8 +77,8 @@ def build_report(
         run=run,
         settings=settings,
         totals=Totals(
+            # Distinct cases: with --llm-repeat the runs are passed + failed + errors.
             cases=sum(group.cases for group in groups),
-            runs=len(tally.cases),
             passed=sum(group.passed for group in groups),
             failed=sum(group.failed for group in groups),
             errors=sum(group.errors for group in groups),

@@ -91,7 +91,6 @@ class Totals:
     passed: int = 0
     failed: int = 0
     errors: int = 0
-    runs: int = 0  # records: the cases' runs with --llm-repeat, else the same as `cases`
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,7 +98,6 @@ class Totals:
             "passed": self.passed,
             "failed": self.failed,
             "errors": self.errors,
-            "runs": self.runs,
         }
 
 
