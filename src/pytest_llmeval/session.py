@@ -13,7 +13,6 @@ from .errors import DatasetError, JsonFormatError
 from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
 from .options import Settings, settings_of_endpoint
-from .paths import shown_path
 from .prefetch import Prefetcher, case_of
 from .records import CaseRecord, CaseRecorder, classify_outcome
 from .redact import redact
@@ -77,7 +76,7 @@ class EvalSession:
         return (
             f"llmeval: model {settings.model or '(none)'}, server {server},"
             f" record mode {settings.record_mode},"
-            f" store {shown_path(settings.store, self.config.rootpath)}"
+            f" store {settings.store.resolve()}"
         )
 
     def close(self) -> None:
