@@ -337,3 +337,25 @@ def test_collect_only_is_not_an_incomplete_run(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest("--collect-only", "-q")
     assert result.ret == 0
     assert "llmeval gate" not in result.stdout.str()
+
+
+def test_a_crashed_xdist_worker_that_loses_a_case_blocks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+
+        @pytest.mark.llm_metric("triage", threshold=0.5)
+        @pytest.mark.parametrize("n", range(6))
+        def test_case(n, llm_score):
+            if n == 3:
+                os._exit(1)  # the worker dies in the middle of this case
+        """
+    )
+    result = pytester.runpytest("-n", "2", "--llm-report=report.json")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(
+        ["*incomplete run: 1 of 6 eval cases did not run (xdist worker crashed: gw*"]
+    )
+    run = load(pytester.path / "report.json")["run"]
+    assert (run["eval_cases"], run["not_run"]) == (6, 1)
