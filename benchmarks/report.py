@@ -112,6 +112,10 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecor
             "duration_s": round(chance.random(), 3),  # as records round it
             "run": None,
             "case_nodeid": None,
+            "human_score": None,
+            "judge_checks": ["valid"] if kind == "judge" else [],
+            "comparisons": 0,
+            "position_bias": 0,
         }
         records.append(record)
     return records

@@ -142,6 +142,8 @@ class EvalSession:
                 recorder.samples = SampleCounter(offset=run, stride=runs)
                 recorder.run = run
                 recorder.case_nodeid = case_nodeid(item.nodeid, run, runs)
+            case = case_of(item)
+            recorder.human_score = case.human_score if case is not None else None
         return recorder
 
     def current_recorder(self) -> CaseRecorder | None:
