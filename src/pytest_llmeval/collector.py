@@ -13,6 +13,7 @@ import pytest
 
 from . import __version__
 from .atomic import write_atomic
+from .census import WORKEROUTPUT_KEY, EvalCensus, StopEvidence, stop_text
 from .errors import BaselineError
 from .ledger import (
     LAST_PASSED,
@@ -26,6 +27,8 @@ from .ledger import (
 from .options import Settings
 from .paths import shown_path
 from .records import CASE_ATTRIBUTE, CaseRecord
+from .replay.replayer import RecordMode
+from .session import NO_MODEL
 
 if TYPE_CHECKING:
     # The report machinery is imported when the session ends with records, not with pytest.
@@ -68,6 +71,7 @@ class ReportCollector:
         clock: Callable[[], float],
         scrub: Callable[[str], str],
         model_card: Callable[[str], Mapping[str, Any]] | None = None,
+        census: EvalCensus | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -85,6 +89,15 @@ class ReportCollector:
         self.baseline_path = self._baseline_path()
         self.baseline = self._load_baseline()
         self._check_train_data()
+        # Completeness: the eval cases selected (filled by this process's collection, or by
+        # the workers' under xdist), the node ids that reported an outcome or a skip, and
+        # what the session said about stopping early.
+        self.census = census if census is not None else EvalCensus()
+        self._collection: list[str] = []
+        self.accounted: set[str] = set()
+        self.skipped_no_model = 0
+        self.stop = StopEvidence(maxfail=int(config.getoption("maxfail", 0) or 0))
+        self._warning: str | None = None
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -94,15 +107,35 @@ class ReportCollector:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
         self.set_order(ids)
+        if not self._collection:
+            self._collection = list(ids)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        self.census.merge(getattr(node, "workeroutput", {}).get(WORKEROUTPUT_KEY), self._collection)
+        if error and error != "keyboard-interrupt":  # that one is an interrupt, not a crash
+            worker = getattr(getattr(node, "gateway", None), "id", "worker")
+            self.stop.crashed_workers.append(f"{worker}: {error}")
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        error = excinfo.value
+        if isinstance(error, pytest.exit.Exception):
+            self.stop.exit_message = str(error.msg)
+        else:
+            self.stop.interrupt = str(error)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.add(report)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.stop.should_fail = stop_text(session.shouldfail)
+        self.stop.should_stop = stop_text(session.shouldstop)
         session.exitstatus = self.finish(int(session.exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self._warning is not None:
+            terminalreporter.write_line(f"llmeval: warning: {self._warning}", yellow=True)
         lines = self.terminal_lines()
         if lines:
             terminalreporter.section("llmeval gate report")
@@ -161,10 +194,31 @@ class ReportCollector:
             self.records.append(cast(CaseRecord, record))
         elif report.failed:
             self.other_failures += 1
+        # A case has run once its call phase reported, or its setup ended it (a skip or an
+        # error); xdist reports a crashed worker's case with when="???", so that one has not.
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.accounted.add(report.nodeid)
+            if report.skipped and _skip_reason(report) == NO_MODEL:
+                self.skipped_no_model += 1
+
+    def model_required(self) -> bool:
+        """In CI or a replay-only run, eval cases skipped for want of a model block the gate."""
+        return bool(os.environ.get("CI")) or self.settings.record_mode is RecordMode.NONE
 
     def finish(self, pytest_status: int) -> int:
         """Builds and writes the report; returns the session's exit status."""
-        if not self.records:
+        from .report.wording import no_model_sentence
+
+        option = self.config.option
+        planned_only = any(
+            getattr(option, name, False) for name in ("collectonly", "setuponly", "setupplan")
+        )
+        # --collect-only and --setup-plan run no case by design: nothing is missing.
+        not_run = 0 if planned_only else self.census.not_run(self.accounted)
+        required = self.model_required()
+        if self.skipped_no_model and not required:
+            self._warning = no_model_sentence(self.skipped_no_model)
+        if not (self.records or not_run or (self.skipped_no_model and required)):
             return pytest_status
         from .report.build import build_report
         from .report.model import RunInfo, utc_timestamp
@@ -192,6 +246,13 @@ class ReportCollector:
             record_mode=settings.record_mode.value,
             plugin_version=__version__,
             workers=_xdist_workers(config),
+            repeat=settings.repeat,
+            eval_cases=None if self.census.selected is None else len(self.census.selected),
+            deselected=self.census.deselected,
+            not_run=not_run,
+            stop_reason=self.stop.reason() if not_run else None,
+            skipped_no_model=self.skipped_no_model,
+            model_required=required,
         )
         extra = [
             rule for rules in config.hook.pytest_llmeval_gate_rules(config=config) for rule in rules
@@ -302,6 +363,14 @@ class ReportCollector:
 
 def _no_cards(model_id: str) -> Mapping[str, Any]:
     raise LookupError("no endpoint to read model cards from")
+
+
+def _skip_reason(report: pytest.TestReport) -> str | None:
+    """The reason given to pytest.skip(), from a skipped report's (path, line, "Skipped: ...")."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, (tuple, list)) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return None
 
 
 def _xdist_workers(config: pytest.Config) -> int | None:

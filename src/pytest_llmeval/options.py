@@ -42,10 +42,8 @@ TRAIN_DATA = "--llm-train-data"
 MAX_CONTAMINATED = "--llm-max-contaminated"
 LEDGER = "--llm-ledger"
 EXPORT_FAILURES = "--llm-export-failures"
-
-
-# The significance level of the baseline comparison (McNemar); not an option yet.
-BASELINE_ALPHA = 0.05
+ALPHA = "--llm-alpha"
+REPEAT = "--llm-repeat"
 
 
 class OptionError(ValueError):
@@ -79,6 +77,16 @@ def rate(text: str) -> float:
         raise OptionError("is not a number; use a rate from 0 to 1, e.g. 0.95") from None
     if not 0.0 <= value <= 1.0:
         raise OptionError("is outside 0 to 1; use a rate such as 0.95")
+    return value
+
+
+def significance_level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise OptionError("is not a number; use a significance level such as 0.05") from None
+    if not 0.0 < value < 1.0:
+        raise OptionError("must be above 0 and below 1, e.g. 0.05")
     return value
 
 
@@ -250,6 +258,20 @@ OPTIONS = (
         default=None,
         metavar="PATH",
     ),
+    Option(
+        ALPHA,
+        help="significance level of the baseline comparison: a drop blocks only when its "
+        "one-sided paired test is below this AND it is larger than --llm-max-drop",
+        default="0.05",
+        metavar="P",
+    ),
+    Option(
+        REPEAT,
+        help="run every eval case N times, each run its own sample (recorded and replayed "
+        "apart); the report shows per-case pass fractions and flaky cases",
+        default="1",
+        metavar="N",
+    ),
 )
 
 
@@ -298,6 +320,7 @@ class Settings:
     ledger: Path | None  # None: --llm-ledger=none
     export_failures: Path | None
     baseline_from_ledger: bool  # --llm-baseline=ledger:last-passed
+    repeat: int = 1
 
 
 @dataclass(frozen=True)
@@ -383,6 +406,7 @@ def read_settings(config: pytest.Config) -> Settings:
         ledger=None if ledger_off else path(LEDGER),
         export_failures=path(EXPORT_FAILURES),
         baseline_from_ledger=from_ledger,
+        repeat=required(REPEAT, positive_int),
     )
 
 
@@ -404,7 +428,7 @@ def _gate_settings(value: Callable[[str, Callable[[str], Any]], Any]) -> GateSet
         format_threshold=value(FORMAT_THRESHOLD, rate),
         max_errors=value(MAX_ERRORS, non_negative_int),
         max_drop=value(MAX_DROP, rate),
-        alpha=BASELINE_ALPHA,
+        alpha=value(ALPHA, significance_level),
     )
 
 

@@ -73,6 +73,10 @@ class CaseRecord(TypedDict):
     min_score: float | None
     max_unsafe: int | None
     duration_s: float
+    # --llm-repeat: which run of its case this record is (0-based), and the case's node id
+    # without the run's parameter; both None when every case runs once.
+    run: int | None
+    case_nodeid: str | None
     # The judge's side of the case.
     human_score: float | None  # the dataset row's human_score, paired with each judge score
     judge_checks: list[str]  # category of every judge answer checked, retries included
@@ -170,6 +174,8 @@ class CaseRecorder:
     judge_scores: list[float] = field(default_factory=list)
     flagged: bool = False
     safety_categories: list[str] = field(default_factory=list)
+    run: int | None = None  # with --llm-repeat, the run of its case, and the case's node id
+    case_nodeid: str | None = None
     # The judge's side of a case: the human label of its dataset row (calibration), the
     # category of every judge answer checked, and pairwise comparisons made.
     human_score: float | None = None
@@ -302,6 +308,8 @@ class CaseRecorder:
                 "min_score": self.settings.min_score,
                 "max_unsafe": self.settings.max_unsafe,
                 "duration_s": round(duration_s, 3),
+                "run": self.run,
+                "case_nodeid": self.case_nodeid,
                 "human_score": self.human_score,
                 "judge_checks": list(self.judge_checks),
                 "comparisons": self.comparisons,

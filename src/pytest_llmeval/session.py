@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .census import WORKEROUTPUT_KEY, EvalCensus
 from .errors import DatasetError, JsonFormatError
 from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
@@ -15,7 +16,8 @@ from .options import Settings, settings_of_endpoint
 from .prefetch import Prefetcher, case_of
 from .records import CaseRecord, CaseRecorder, classify_outcome
 from .redact import redact
-from .replay.replayer import RecordMode
+from .repeat import case_nodeid, run_index
+from .replay.replayer import RecordMode, SampleCounter
 
 if TYPE_CHECKING:
     # The SDK is imported when first used, not with pytest: a session that makes no model
@@ -45,6 +47,8 @@ class EvalSession:
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
         self._prefetcher: Prefetcher | None = None
+        # The eval cases this process collected; the controller's collector reads it.
+        self.census = EvalCensus()
 
     # -- the endpoint -----------------------------------------------------------------------
 
@@ -115,6 +119,19 @@ class EvalSession:
             report.result = []
         return report
 
+    def deselected(self, items: list[pytest.Item]) -> None:
+        """Counts the eval cases among items deselected by -k, -m or --deselect."""
+        self.census.deselected += sum(1 for item in items if SETTINGS_KEY in item.stash)
+
+    def collection_finished(self, session: pytest.Session) -> None:
+        """Takes the census of the eval cases selected; an xdist worker publishes it."""
+        items = session.items
+        flags = [SETTINGS_KEY in item.stash for item in items]
+        self.census.collected([item.nodeid for item in items], flags)
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if isinstance(workeroutput, dict):
+            workeroutput[WORKEROUTPUT_KEY] = self.census.to_message(flags)
+
     # -- running ------------------------------------------------------------------------------
 
     def recorder(self, item: pytest.Item) -> CaseRecorder | None:
@@ -124,6 +141,11 @@ class EvalSession:
         recorder = item.stash.get(RECORDER_KEY, None)
         if recorder is None:
             recorder = item.stash[RECORDER_KEY] = CaseRecorder(item.nodeid, settings.group)
+            run, runs = run_index(item), self.settings.repeat
+            if run is not None and run < runs:
+                recorder.samples = SampleCounter(offset=run, stride=runs)
+                recorder.run = run
+                recorder.case_nodeid = case_nodeid(item.nodeid, run, runs)
             case = case_of(item)
             recorder.human_score = case.human_score if case is not None else None
         return recorder

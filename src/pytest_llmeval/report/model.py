@@ -37,6 +37,8 @@ class CaseEntry(_CaseContract, total=False):
     duration_s: float
     request: list[dict[str, str]]  # role and text of each message, texts bounded
     output: dict[str, Any]  # {"text": the first TEXT_LIMIT characters, "length": in full}
+    case: str  # with --llm-repeat: the case this run belongs to, and which run it is
+    run: int
 
 
 @dataclass
@@ -55,6 +57,14 @@ class RunInfo:
     # Per role used ("model", "judge", "moderation"): what its card said (model_identity).
     models: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # How complete the run was (the collector counts these), and how often each case ran.
+    repeat: int = 1  # --llm-repeat: runs of every eval case
+    eval_cases: int | None = None  # eval cases (runs) selected to run; None when unknown
+    deselected: int = 0  # eval cases deselected by -k, -m or --deselect: shown, never gated
+    not_run: int = 0  # selected eval cases that reported neither an outcome nor a skip
+    stop_reason: str | None = None  # why they did not run, e.g. "stopped after ..., -x"
+    skipped_no_model: int = 0  # eval cases skipped because no model under test was set
+    model_required: bool = False  # CI is set or the record mode is none: those skips block
 
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
@@ -69,6 +79,13 @@ class RunInfo:
             "interrupted": interrupted,
             "models": dict(self.models),
             "warnings": list(self.warnings),
+            "repeat": self.repeat,
+            "eval_cases": self.eval_cases,
+            "deselected": self.deselected,
+            "not_run": self.not_run,
+            "stop_reason": self.stop_reason,
+            "skipped_no_model": self.skipped_no_model,
+            "model_required": self.model_required,
         }
         return {**{key: value for key, value in self.extra.items() if key not in fixed}, **fixed}
 
@@ -114,7 +131,13 @@ class BaselineDelta:
     worsened: int  # paired cases that passed (were valid) before and fail now
     improved: int  # paired cases that failed before and pass now
     paired: int  # cases in both runs that count on both sides
-    verdict: str = UNDECIDED  # "pass" | "fail" | "info" (nothing to compare), by gate.decide
+    verdict: str = UNDECIDED  # "pass" | "fail" | "info" (not gated, or nothing to compare)
+    # Set by gate.decide with the verdict: whether each half of the baseline rule held, and
+    # for a drop that does not block, which half held it back ("alpha", "max_drop").
+    significant: bool | None = None
+    over_max_drop: bool | None = None
+    held_back_by: list[str] | None = None
+    test: str = "mcnemar"  # "mcnemar" on pass/fail pairs; "sign" on per-case pass fractions
 
     def to_dict(self, rate_key: str) -> dict[str, Any]:
         return {
@@ -125,6 +148,10 @@ class BaselineDelta:
             "improved": self.improved,
             "paired": self.paired,
             "verdict": self.verdict,
+            "test": self.test,
+            "significant": self.significant,
+            "over_max_drop": self.over_max_drop,
+            "held_back_by": None if self.held_back_by is None else list(self.held_back_by),
         }
 
 
@@ -142,7 +169,7 @@ class GroupSummary:
     ci_low: float | None
     ci_high: float | None
     threshold: float | None
-    verdict: str = UNDECIDED  # "pass" | "fail" | "info", set by gate.decide
+    verdict: str = UNDECIDED  # "pass" | "fail" | "info" | "no_evidence", set by gate.decide
     max_unsafe: int | None = None
     unsafe: int | None = None
     min_score: float | None = None
@@ -151,6 +178,12 @@ class GroupSummary:
     judged: int = 0
     scores: dict[str, ScoreSummary] = field(default_factory=dict)
     baseline: BaselineDelta | None = None
+    # With --llm-repeat: every run counted in passed/failed/errors, `cases` the distinct
+    # cases, `pass_rate` the mean of their pass fractions; flaky cases passed some runs and
+    # failed others.
+    runs: int | None = None
+    flaky: list[str] = field(default_factory=list)
+    case_pass_fractions: dict[str, float] = field(default_factory=dict)
     # Judge groups only (None for the others): pairwise comparisons and the judge's scores.
     comparisons: int | None = None
     position_bias: int | None = None  # comparisons whose two orders disagreed
@@ -178,6 +211,9 @@ class GroupSummary:
             "judged": self.judged,
             "scores": {name: score.to_dict() for name, score in self.scores.items()},
             "baseline": None if self.baseline is None else self.baseline.to_dict("pass_rate"),
+            "runs": self.cases if self.runs is None else self.runs,
+            "flaky": list(self.flaky),
+            "case_pass_fractions": dict(self.case_pass_fractions),
             "comparisons": self.comparisons,
             "position_bias": self.position_bias,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
