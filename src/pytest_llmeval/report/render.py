@@ -424,6 +424,8 @@ def _first(prompt: str) -> str:
 
 
 _LISTED = 10
+
+
 def _baseline_rule_lines(report: Report, text: _Escape, style: str) -> list[str]:
     """The baseline rule per comparison, as a table after a blank line; [] without one."""
     rows = _baseline_rule_rows(report, text)
