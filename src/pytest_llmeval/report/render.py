@@ -31,15 +31,13 @@ _Escape = Callable[[str | None], str]
 
 
 def terminal_lines(report: Report) -> list[str]:
-    """The gate summary for the terminal: tables, usage, then the verdict and its reasons."""
-    lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
     """The gate summary for the terminal: tables, usage, then the verdict and its reasons.
 
     A report of no case at all (every eval case skipped, or none ran) is its verdict alone.
     """
     if not report.totals.cases:
-        return _verdict_lines(report)
-    lines = [_headline(report, _plain)]
+        return [*_warning_lines(report, _plain), *_verdict_lines(report)]
+    lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
     if report.groups:
         lines += ["", *_table(_group_rows(report, _plain), _GROUP_HEADERS, "simple")]
     lines += _repeat_lines(report, _plain, "simple")
