@@ -35,6 +35,21 @@ class ReplayMissError(LLMAPIError):
     """`--llm-record-mode=none` and no recorded response matches the request."""
 
 
+class EndpointDownError(LLMAPIError):
+    """The endpoint refused connections several times in a row, with no answer since: the
+    call failed at once, unsent. `url` is the endpoint's base URL."""
+
+    def __init__(
+        self, message: str, *, url: str, endpoint: str | None = None, attempts: int = 0
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, attempts=attempts)
+        self.url = url
+
+
+class StoreError(LLMAPIError):
+    """A recording could not be used or written: names the file or folder and what to do."""
+
+
 class JudgeError(LLMAPIError):
     """The judge model's verdict failed its JSON check twice: an infrastructure error."""
 

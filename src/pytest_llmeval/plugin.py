@@ -10,7 +10,7 @@ import pytest
 from . import hookspec
 from .datasets import Case
 from .markers import MARKER_HELP
-from .options import add_options, read_settings
+from .options import add_options, check_writable, read_settings
 from .records import junit_properties
 from .session import NO_MODEL, EvalSession, ModelUnderTest, ReportCollector
 
@@ -34,7 +34,9 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for help_text in MARKER_HELP.values():
         config.addinivalue_line("markers", help_text)
-    session = config.stash[SESSION_KEY] = EvalSession(config, read_settings(config))
+    settings = read_settings(config)
+    check_writable(settings, controller=not hasattr(config, "workerinput"))
+    session = config.stash[SESSION_KEY] = EvalSession(config, settings)
     if not hasattr(config, "workerinput"):  # files and the verdict belong to the controller
         config.pluginmanager.register(_Controller(ReportCollector(session)), COLLECTOR_NAME)
 
@@ -48,7 +50,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.pluginmanager.unregister(plugin)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     return _session(config).header()
 
 
@@ -82,6 +84,7 @@ def pytest_runtest_makereport(
     report = yield
     if record is not None:
         report.llmeval_case = record  # type: ignore[attr-defined]  # travels with xdist reports
+    _session(item.config).shorten_report(report, call)
     _session(item.config).scrub_report(report)
     return report
 

@@ -27,6 +27,13 @@ class CallStats:
     # Left by the transport for the endpoint, which saves it once the SDK has accepted the
     # answer and drops it when the SDK rejects it.
     pending: PendingRecording | None = None
+    # Why the answer could not be recorded (the store refused it), for the case's record.
+    store_problem: str | None = None
+    # The recording a store hit came from, to name it when it proves unusable, and the
+    # sample to call again and replace it with (new_episodes, all).
+    store_file: str | None = None
+    store_sample: int = 0
+    rerecord_sample: int | None = None
 
     def take_pending(self) -> PendingRecording | None:
         """The recording waiting to be saved, handed over once: the stats no longer hold it."""
@@ -70,6 +77,7 @@ class CaseRecorder:
     judge_scores: list[float] = field(default_factory=list)
     flagged: bool = False
     safety_categories: list[str] = field(default_factory=list)
+    store_problem: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_call(self, stats: CallStats) -> None:
@@ -79,6 +87,7 @@ class CaseRecorder:
             self.retries += stats.retries
             self.store_hits += int(stats.store_hit)
             self.store_misses += int(stats.store_miss)
+            self.store_problem = self.store_problem or stats.store_problem
 
     def add_completion(
         self,
@@ -156,6 +165,8 @@ class CaseRecorder:
                 "min_score": self.settings.min_score,
                 "max_unsafe": self.settings.max_unsafe,
                 "duration_s": round(duration_s, 3),
+                # The answer reached the test, but the store could not record it.
+                "store_problem": self.store_problem,
             }
 
 

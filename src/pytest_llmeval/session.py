@@ -21,7 +21,7 @@ from .options import Settings, settings_of_endpoint
 from .paths import shown_path
 from .prefetch import Prefetcher, case_of
 from .records import CaseRecorder
-from .redact import redact
+from .redact import LogRedactor, contains_secret, redact
 from .replay.replayer import RecordMode
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ class EvalSession:
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
         self._prefetcher: Prefetcher | None = None
+        # The SDK logs request headers (the key) with MISTRAL_DEBUG=1: hidden in its records.
+        self.log_redactor = LogRedactor([self.api_key] if self.api_key else [])
+        self.log_redactor.install()
 
     # -- the endpoint -----------------------------------------------------------------------
 
@@ -74,20 +77,42 @@ class EvalSession:
             )
         return self._prefetcher
 
-    def header(self) -> str:
+    def header(self) -> list[str]:
         settings = self.settings
         server = settings.server_url or "Mistral API"
         if settings.record_mode is RecordMode.NONE:
             server = "none (replay only)"
-        return (
+        store = shown_path(settings.store, self.config.rootpath)
+        lines = [
             f"llmeval: model {settings.model or '(none)'}, server {server},"
-            f" record mode {settings.record_mode},"
-            f" store {shown_path(settings.store, self.config.rootpath)}"
-        )
+            f" record mode {settings.record_mode}, store {store}"
+        ]
+        return lines + [f"llmeval: {condition}" for condition in self.session_conditions()]
+
+    def session_conditions(self) -> list[str]:
+        """What makes every model call of this session fail, said once in the header."""
+        settings = self.settings
+        if not settings.model:
+            return []
+        if settings.record_mode is RecordMode.NONE:
+            if not settings.store.is_dir():
+                shown = shown_path(settings.store, self.config.rootpath)
+                return [
+                    f"the store {shown} does not exist: with --llm-record-mode=none every"
+                    " model call fails; record it with --llm-record-mode=new_episodes or"
+                    " pass --llm-store=DIR"
+                ]
+        elif not settings.server_url and not self.api_key:
+            return [
+                "MISTRAL_API_KEY is not set: every call to Mistral's API fails; export it,"
+                " or pass --llm-server-url=URL, or replay with --llm-record-mode=none"
+            ]
+        return []
 
     def close(self) -> None:
         if self._endpoint is not None:
             self._endpoint.close()
+        self.log_redactor.remove()
 
     # -- collection ---------------------------------------------------------------------------
 
@@ -226,6 +251,17 @@ class EvalSession:
             message=message,
         )
 
+    def shorten_report(self, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
+        """An infrastructure error in one line under the default `--tb` (the frames are the
+        SDK's and httpx2's, not the test's); `--tb=long` or `-v` keep the whole chain."""
+        option = self.config.option
+        if call.excinfo is None or not isinstance(call.excinfo.value, LLMAPIError):
+            return
+        if getattr(option, "tbstyle", "auto") not in ("auto", "short") or option.verbose > 0:
+            return
+        error = call.excinfo.value
+        report.longrepr = f"{type(error).__name__}: {_message(error)}"
+
     def scrub(self, text: str) -> str:
         return redact(text, [self.api_key]) if self.api_key else text
 
@@ -233,7 +269,7 @@ class EvalSession:
         """Removes the API key from what pytest prints and writes of a report, if it got there."""
         if not self.api_key:
             return
-        if report.longrepr is not None and self.api_key in str(report.longrepr):
+        if report.longrepr is not None and contains_secret(str(report.longrepr), [self.api_key]):
             report.longrepr = self.scrub(str(report.longrepr))
         report.sections = [(title, self.scrub(text)) for title, text in report.sections]
 
