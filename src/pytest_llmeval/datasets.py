@@ -11,17 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.errors import DatasetError, json_decode_problem, json_kind
+from pytest_llmeval.errors import DatasetError
+from pytest_llmeval.finetune_data import ROLES, read_jsonl, value_kind
 from pytest_llmeval.messages import prompt_text
 from pytest_llmeval.paths import shown_path
 
 __all__ = ["Case", "cases", "iter_cases", "resolve_dataset_path"]
 
-_ROLES = ("system", "user", "assistant", "tool")
-_ROLE_LIST = ", ".join(_ROLES)
+_ROLE_LIST = ", ".join(ROLES)
 # Fields with a meaning of their own; every other field of a row goes to `Case.meta`.
 _RESERVED = frozenset({"id", "messages", "input", "expected", "system"})
-_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -127,27 +126,19 @@ def _display_name(resolved: Path) -> str:
 
 
 def _read_cases(resolved: Path, name: str) -> Iterator[Case]:
-    ids = _IdRegistry(name)
-    with resolved.open("rb") as stream:
-        for number, raw in enumerate(stream, start=1):
-            if number == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                bad = raw[error.start : error.start + 1].hex()
-                raise DatasetError(
-                    f"{name}:{number}: not valid UTF-8 (byte 0x{bad} at byte {error.start + 1}); "
-                    "save the file as UTF-8"
-                ) from None
-            if not text.strip():
-                continue
-            case, explicit_id = _case_from_line(text, name, number)
-            ids.claim(case.id, number, explicit=explicit_id)
-            yield case
+    ids = IdRegistry(name)
+    for line in read_jsonl(resolved):
+        if line.blank:
+            continue
+        if line.row is None:
+            assert line.problem is not None
+            raise DatasetError(f"{name}:{line.number}: {line.problem.message}")
+        case, explicit_id = case_from_row(line.row, f"{name}:{line.number}", line.number)
+        ids.claim(case.id, line.number, explicit=explicit_id)
+        yield case
 
 
-class _IdRegistry:
+class IdRegistry:
     """Finds duplicate ids without keeping one entry per row of a large file.
 
     Rows without an `id` are named by their line number, unique among themselves; such a
@@ -181,17 +172,12 @@ class _IdRegistry:
             )
 
 
-def _case_from_line(text: str, name: str, number: int) -> tuple[Case, bool]:
-    """The case on one line, and whether its id was given (else it is the line number)."""
-    where = f"{name}:{number}"
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DatasetError(f"{where}: {json_decode_problem(error, one_line=True)}") from None
-    if not isinstance(row, dict):
-        raise DatasetError(
-            f"{where}: row is {_kind(row)}, not an object; each line holds one JSON object"
-        )
+def case_from_row(row: dict[str, Any], where: str, number: int) -> tuple[Case, bool]:
+    """The case a row makes (`where` is "file:line"), and whether its id was given.
+
+    Without an `id` the case is named by its line `number`. Raises `DatasetError` naming
+    `where` and what to change.
+    """
     case_id = _row_id(row, where) if "id" in row else str(number)
     meta = {key: value for key, value in row.items() if key not in _RESERVED}
     if "messages" in row:
@@ -220,7 +206,7 @@ _MISPLACED = {
 def _row_id(row: dict[str, Any], where: str) -> str:
     value = row["id"]
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise DatasetError(f'{where}: "id" is {_kind(value)}; give a string or an integer')
+        raise DatasetError(f'{where}: "id" is {value_kind(value)}; give a string or an integer')
     text = str(value)
     if not text.strip():
         raise DatasetError(f'{where}: "id" is empty; give a non-empty string or an integer')
@@ -230,7 +216,7 @@ def _row_id(row: dict[str, Any], where: str) -> str:
 def _fine_tuning_sample(messages: Any, where: str) -> tuple[tuple[dict[str, Any], ...], Any]:
     if not isinstance(messages, list) or not messages:
         raise DatasetError(
-            f'{where}: "messages" is {_kind(messages)}; give a non-empty list of messages'
+            f'{where}: "messages" is {value_kind(messages)}; give a non-empty list of messages'
         )
     for index, message in enumerate(messages):
         _check_message(message, index, where)
@@ -253,14 +239,14 @@ def _check_message(message: Any, index: int, where: str) -> None:
     label = f"messages[{index}]"
     if not isinstance(message, dict):
         raise DatasetError(
-            f"{where}: {label} is {_kind(message)}, not an object; a message is "
+            f"{where}: {label} is {value_kind(message)}, not an object; a message is "
             '{"role": ..., "content": ...}'
         )
     role = message.get("role")
     if role is None:
         raise DatasetError(f'{where}: {label} has no "role"; roles are {_ROLE_LIST}')
-    if role not in _ROLES:
-        shown = json.dumps(role, ensure_ascii=False) if isinstance(role, str) else _kind(role)
+    if role not in ROLES:
+        shown = json.dumps(role, ensure_ascii=False) if isinstance(role, str) else value_kind(role)
         raise DatasetError(f"{where}: {label} has role {shown}; roles are {_ROLE_LIST}")
     content = message.get("content")
     if content is None or content == "":
@@ -272,31 +258,28 @@ def _check_message(message: Any, index: int, where: str) -> None:
         for chunk_index, chunk in enumerate(content):
             if not isinstance(chunk, dict):
                 raise DatasetError(
-                    f"{where}: {label}.content[{chunk_index}] is {_kind(chunk)}, not an "
+                    f"{where}: {label}.content[{chunk_index}] is {value_kind(chunk)}, not an "
                     'object; a chunk is {"type": "text", "text": ...}'
                 )
     elif not isinstance(content, str):
         raise DatasetError(
-            f"{where}: {label}.content is {_kind(content)}; give a string or a list of chunks"
+            f"{where}: {label}.content is {value_kind(content)}; give a string or a list of chunks"
         )
 
 
 def _input_messages(row: dict[str, Any], where: str) -> tuple[dict[str, Any], ...]:
     text = row["input"]
     if not isinstance(text, str):
-        raise DatasetError(f'{where}: "input" is {_kind(text)}; give the user message as a string')
+        raise DatasetError(
+            f'{where}: "input" is {value_kind(text)}; give the user message as a string'
+        )
     messages: list[dict[str, Any]] = []
     if "system" in row:
         system = row["system"]
         if not isinstance(system, str):
             raise DatasetError(
-                f'{where}: "system" is {_kind(system)}; give the system prompt as a string'
+                f'{where}: "system" is {value_kind(system)}; give the system prompt as a string'
             )
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": text})
     return tuple(messages)
-
-
-def _kind(value: Any) -> str:
-    """`json_kind`, telling an empty list apart: a row's messages must not be empty."""
-    return "an empty list" if value == [] else json_kind(value)

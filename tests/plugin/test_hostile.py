@@ -216,6 +216,8 @@ def test_sixteen_cases_against_a_dead_url_fail_fast_naming_it(pytester: pytest.P
     # Retrying each call for its 30 s budget would take 8 minutes; the circuit takes seconds.
     assert elapsed < 60, f"{elapsed:.1f}s"
     assert result.ret == 1
+    assert report["endpoint_down"] == {"url": url, "cases": len(down)}
+    result.stdout.fnmatch_lines([f"Endpoint down: {url} refused connections; * failed at once*"])
 
 
 # -- wrong categories -----------------------------------------------------------------------------
@@ -287,6 +289,40 @@ def test_a_store_that_refuses_a_write_still_delivers_the_answer(
     result = run(pytester, *simulator_args(answering), "--llm-report=r.json")
     result.assert_outcomes(passed=2)
     assert answering.count(CHAT) == 2
+    report = read_report(pytester.path / "r.json")
+    assert [case["outcome"] for case in report["cases"]] == ["passed", "passed"]
+    (problem,) = report["store_problems"]
+    assert f"the store {store.name} cannot be written" in problem
+    assert "make it writable or pass --llm-store=DIR" in problem
+    assert report["gate"]["passed"] is False
+    (reason,) = report["gate"]["reasons"]
+    assert "the store could not record answers (1 infrastructure error" in reason
+    result.stdout.fnmatch_lines(["Store: the store * cannot be written*"])
+    assert "in the test itself" not in result.stdout.str()
+
+
+LEAKY_PROMPT_SUITE = """
+import os
+
+def test_call(llm):
+    reply = llm.chat("my key is " + os.environ["MISTRAL_API_KEY"], temperature=0.0)
+    assert reply.text
+"""
+
+
+def test_a_request_holding_the_key_is_answered_and_not_recorded(
+    pytester: pytest.Pytester, answering: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_suite=LEAKY_PROMPT_SUITE)
+    monkeypatch.setenv("MISTRAL_API_KEY", CANARY_KEY)
+    result = run(pytester, *simulator_args(answering), "--llm-report=r.json")
+    result.assert_outcomes(passed=1)
+    report = read_report(pytester.path / "r.json")
+    (problem,) = report["store_problems"]
+    assert "refusing to record" in problem and "contains the API key" in problem
+    assert report["errors"]["test_errors"] == 0
+    assert recordings(pytester.path / "store") == []
+    assert leaks_in(pytester, result) == {}
 
 
 @pytest.mark.parametrize(
@@ -360,6 +396,31 @@ def test_an_unwritable_step_summary_is_a_usage_error_at_start(
     result.stderr.fnmatch_lines(["*$GITHUB_STEP_SUMMARY=*cannot be appended to*"])
 
 
+LATE_BLOCKER_SUITE = """
+import os
+
+def test_call(llm):
+    os.mkdir("report.json")  # the report path turns into a folder while the run goes on
+    assert llm.chat("ticket 1", temperature=0.0).text == "answer 1"
+"""
+
+
+def test_a_report_that_cannot_be_written_at_the_end_still_prints_the_gate_report(
+    pytester: pytest.Pytester, answering: Simulator
+) -> None:
+    pytester.makepyfile(test_suite=LATE_BLOCKER_SUITE)
+    result = run(pytester, *simulator_args(answering), "--llm-report=report.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*llmeval gate report*",
+            "llmeval gate: PROMOTE",
+            "llmeval: --llm-report=*report.json could not be written (IsADirectoryError*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
 def test_the_store_and_the_reports_honour_the_umask(
     pytester: pytest.Pytester, answering: Simulator
 ) -> None:
@@ -406,3 +467,28 @@ def test_a_missing_key_is_said_once_up_front(pytester: pytest.Pytester) -> None:
     assert output.count("MISTRAL_API_KEY is not set") <= 1 + 4 + 4 + 1  # header, errors, summary
     assert len(output.splitlines()) < 80
     assert result.ret == 1
+
+
+# -- terminal escapes -------------------------------------------------------------------------
+
+ESCAPE_SUITE = """
+import pytest
+from pytest_llmeval import cases
+
+@pytest.mark.llm_metric("answers", threshold=0.0)
+@pytest.mark.parametrize("case", cases("tickets.jsonl"))
+def test_json(case, llm_reply, llm_json):
+    llm_json(llm_reply)
+"""
+
+FAKE_PROMOTE = "\x1b[2J\x1b[H\rllmeval gate: PROMOTE\x07"
+
+
+def test_control_characters_from_the_model_are_shown_escaped(pytester: pytest.Pytester) -> None:
+    write_dataset(pytester.path / "tickets.jsonl", 1)
+    pytester.makepyfile(test_suite=ESCAPE_SUITE)
+    with Simulator([{"match": "ticket", "reply": FAKE_PROMOTE}]) as server:
+        result = run(pytester, *simulator_args(server), "--llm-report-md=r.md", "-rA", "--tb=long")
+    for text in (result.stdout.str(), (pytester.path / "r.md").read_text(encoding="utf-8")):
+        assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    result.stdout.fnmatch_lines(["llmeval gate: BLOCK"])

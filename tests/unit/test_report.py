@@ -10,17 +10,12 @@ import jsonschema
 import pytest
 
 from pytest_llmeval.errors import BaselineError
-from pytest_llmeval.gate import GateSettings
-from pytest_llmeval.renderers import json_text
-from pytest_llmeval.report import (
-    Report,
-    RunInfo,
-    build_report,
-    load_baseline,
-    report_schema,
-    utc_timestamp,
-)
+from pytest_llmeval.report.baseline import load_baseline
+from pytest_llmeval.report.build import build_report
+from pytest_llmeval.report.model import GateSettings, Report, RunInfo, report_schema, utc_timestamp
+from pytest_llmeval.report.render import json_text
 from tests.factories import case_record as record
+from tests.factories import gate_settings
 
 RUN = RunInfo(
     model="ft:open-mistral-7b:587a6b29:20240514:7e773925",
@@ -41,7 +36,7 @@ def run_of(outcomes: str, group: str = "triage", **fields: Any) -> list[dict[str
 def build(
     records: list[dict[str, Any]], settings: GateSettings | None = None, **options: Any
 ) -> Report:
-    return build_report(records, RUN, settings or GateSettings(), **options)
+    return build_report(records, RUN, settings or gate_settings(), **options)
 
 
 def as_baseline(report: Report) -> dict[str, Any]:
@@ -370,7 +365,7 @@ def test_big_drop_over_max_drop_blocks_even_when_not_significant() -> None:
 
 
 def test_a_wider_max_drop_tolerates_the_same_drop() -> None:
-    assert compare("PPPPPPPPPF", "FPPPPPPPPF", GateSettings(max_drop=0.2)).gate.passed
+    assert compare("PPPPPPPPPF", "FPPPPPPPPF", gate_settings(max_drop=0.2)).gate.passed
 
 
 def test_errors_on_either_side_are_not_paired() -> None:
@@ -401,7 +396,7 @@ def test_format_validity_drop_against_the_baseline_blocks() -> None:
         ]
 
     baseline = as_baseline(build(checked("VVVVVVVVVV")))
-    settings = GateSettings(format_threshold=0.5)
+    settings = gate_settings(format_threshold=0.5)
     report = build(checked("UVVVVVVVVV"), settings, baseline=baseline)
     comparison = report.format.baseline
     assert comparison is not None
@@ -483,3 +478,50 @@ def test_build_report_names_a_bad_case_in_a_baseline_dict() -> None:
     del baseline["cases"][1]["nodeid"]
     with pytest.raises(BaselineError, match=r"cases\[1\] has no 'nodeid' and 'outcome' strings"):
         build(run_of("PP"), baseline=baseline)
+
+
+# --- a dead endpoint and the store's problems ------------------------------------------------
+
+
+DOWN = (
+    "http://127.0.0.1:9 is down (3 connection attempts in a row failed, the last with a"
+    " connection error): POST /v1/chat/completions was not sent"
+)
+
+
+def test_a_dead_endpoint_and_store_problems_are_said_once_each() -> None:
+    from pytest_llmeval.report.render import markdown, terminal_lines
+
+    records = [
+        record(
+            0, outcome="error", error_type="EndpointDownError", infrastructure=True, message=DOWN
+        ),
+        record(
+            1, outcome="error", error_type="EndpointDownError", infrastructure=True, message=DOWN
+        ),
+        record(2, store_problem="the store s cannot be written (OSError: full)"),
+        record(3, store_problem="the store s cannot be written (OSError: full)"),
+    ]
+    report = build(records, gate_settings(max_errors=5))
+    data = json.loads(json_text(report))
+    jsonschema.validate(data, report_schema())
+    assert data["endpoint_down"] == {"url": "http://127.0.0.1:9", "cases": 2}
+    assert data["store_problems"] == ["the store s cannot be written (OSError: full)"]
+    lines = terminal_lines(report)
+    assert (
+        lines.count(
+            "Endpoint down: http://127.0.0.1:9 refused connections; 2 cases failed at once"
+            " without waiting for it"
+        )
+        == 1
+    )
+    assert lines.count("Store: the store s cannot be written (OSError: full)") == 1
+    assert "### Endpoint and store" in markdown(report)
+    assert report.gate.passed  # 2 errors and 1 store problem, within --llm-max-errors 5
+    blocked = build(records, gate_settings(max_errors=2))
+    assert any("the store could not record answers" in reason for reason in blocked.gate.reasons)
+
+
+def test_a_run_without_either_has_null_and_an_empty_list() -> None:
+    data = json.loads(json_text(build(run_of("PF"))))
+    assert data["endpoint_down"] is None and data["store_problems"] == []

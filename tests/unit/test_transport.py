@@ -29,6 +29,7 @@ from pytest_llmeval.simulator import Simulator
 from pytest_llmeval.transport import (
     AdaptiveLimiter,
     CallStats,
+    Circuit,
     RetryTransport,
     current_call,
 )
@@ -690,3 +691,54 @@ def test_a_recording_replays_for_the_public_api_without_a_key_or_network(
         endpoint.close()
     assert no_network == []
     assert keyed_sim.count(CHAT) == 1
+
+
+# -- the circuit ------------------------------------------------------------------------------
+
+
+def test_the_circuit_opens_after_consecutive_connection_failures_and_closes_on_an_answer() -> None:
+    circuit = Circuit(threshold=3, probe_after_s=3600)
+    for _ in range(2):
+        circuit.connection_failed("connection error (ConnectError: refused)")
+        assert circuit.allows()
+    circuit.answered()  # an answer in between starts the count again
+    for _ in range(3):
+        assert circuit.allows()
+        circuit.connection_failed("connection error (ConnectError: refused)")
+    assert circuit.is_open
+    assert not circuit.allows() and not circuit.allows()
+    assert circuit.refused_calls == 2
+    circuit.answered()
+    assert not circuit.is_open and circuit.allows()
+
+
+def test_an_open_circuit_lets_one_probe_through_after_its_wait() -> None:
+    circuit = Circuit(threshold=1, probe_after_s=0.0)
+    circuit.connection_failed("refused")
+    assert circuit.is_open
+    assert circuit.allows()  # the probe
+
+
+def test_a_dead_endpoint_costs_a_few_attempts_then_every_call_fails_at_once() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    policy = retry_policy(timeout_s=1.0, max_call_time_s=30.0, initial_delay_s=0.01, jitter_s=0)
+    transport = RetryTransport(httpx2.AsyncHTTPTransport(), policy, AdaptiveLimiter(4))
+
+    async def calls() -> list[BaseException]:
+        async with httpx2.AsyncClient(transport=transport, base_url=url) as client:
+            errors: list[BaseException] = []
+            for _ in range(5):
+                try:
+                    await client.post(CHAT, json={"model": FT_MODEL, "messages": []})
+                except LLMAPIError as error:
+                    errors.append(error)
+            return errors
+
+    errors = asyncio.run(calls())
+    assert [type(error).__name__ for error in errors] == ["EndpointDownError"] * 5
+    assert all(str(error).startswith(f"{url} is down") for error in errors)
+    assert [error.attempts for error in errors if isinstance(error, LLMAPIError)] == [3, 0, 0, 0, 0]
+    assert transport.circuit.refused_calls == 4

@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 
 from tabulate import tabulate
 
-from pytest_llmeval.report import BaselineDelta, GroupSummary, Report
-from pytest_llmeval.stats import format_p_value
+from .model import BaselineDelta, GroupSummary, Report
+from .stats import format_p_value
+from .wording import plural, rate_text
 
 # Characters that could move the cursor, recolour the terminal, reorder text (bidi controls)
 # or break a line in a table: model output is untrusted, so they are shown as escapes.
@@ -44,6 +45,7 @@ def terminal_lines(report: Report) -> list[str]:
             f"  {_plain(entry.nodeid)}: {_plain(_error_text(entry.error_type, entry.message))}"
             for entry in report.errors.first[:TERMINAL_ERRORS_SHOWN]
         ]
+    lines += _run_condition_lines(report, _plain)
     baseline = _baseline_lines(report, _plain)
     if baseline:
         lines += ["", *baseline]
@@ -93,6 +95,11 @@ def markdown(report: Report) -> str:
             for entry in report.errors.first[:MARKDOWN_ERRORS_SHOWN]
         ]
         out += _table(rows, ["case", "kind", "error"], "github")
+    conditions = _run_condition_lines(report, _md)
+    if conditions:
+        out += ["", "### Endpoint and store"]
+        for line in conditions[1:]:  # one paragraph each: Markdown would join adjacent lines
+            out += ["", line]
     baseline = _baseline_lines(report, _md)
     if baseline:
         out += ["", "### Baseline"]
@@ -155,7 +162,7 @@ def _group_rows(report: Report, text: _Escape) -> list[list[str]]:
             str(group.passed),
             str(group.failed),
             str(group.errors),
-            _rate(group.pass_rate),
+            rate_text(group.pass_rate),
             _interval(group),
             _limit(group),
             _baseline_cell(group.baseline),
@@ -171,8 +178,8 @@ def _headline(report: Report, text: _Escape) -> str:
     if run.judge_model:
         models += f", judge {text(run.judge_model)}"
     counts = (
-        f"{_count(totals.cases, 'case')}: {totals.passed} passed, {totals.failed} failed, "
-        f"{_count(totals.errors, 'error')}"
+        f"{plural(totals.cases, 'case')}: {totals.passed} passed, {totals.failed} failed, "
+        f"{plural(totals.errors, 'error')}"
     )
     tail = f"started {text(run.started)}, {run.duration_s:.1f} s"
     if report.interrupted:
@@ -186,7 +193,7 @@ def _format_section(report: Report, text: _Escape, style: str) -> list[str]:
         return []
     line = (
         f"Strict JSON: {summary.valid} of {summary.checked} outputs valid "
-        f"({_rate(summary.validity)}, threshold {_rate(summary.threshold)})"
+        f"({rate_text(summary.validity)}, threshold {rate_text(summary.threshold)})"
     )
     if summary.baseline is not None:
         line += f"; against the baseline {_baseline_cell(summary.baseline)}"
@@ -209,7 +216,7 @@ def _safety_lines(report: Report, text: _Escape) -> list[str]:
     if not safety.flagged:
         return []
     found = ", ".join(f"{text(name)} {count}" for name, count in safety.categories.items())
-    line = f"Moderation flagged {_count(safety.flagged, 'case')}"
+    line = f"Moderation flagged {plural(safety.flagged, 'case')}"
     return ["", f"{line}: {found}" if found else line]
 
 
@@ -267,6 +274,19 @@ def _baseline_lines(report: Report, text: _Escape) -> list[str]:
     return lines
 
 
+def _run_condition_lines(report: Report, escape: _Escape) -> list[str]:
+    """One line each for a dead endpoint and the store's problems (empty when neither)."""
+    lines: list[str] = []
+    down = report.endpoint_down
+    if down is not None:
+        lines.append(
+            f"Endpoint down: {escape(down.url)} refused connections;"
+            f" {plural(down.cases, 'case')} failed at once without waiting for it"
+        )
+    lines += [f"Store: {escape(problem)}" for problem in report.store_problems]
+    return ["", *lines] if lines else []
+
+
 def _usage_line(report: Report) -> str:
     usage = report.usage
     return (
@@ -287,7 +307,7 @@ def _errors_headline(report: Report) -> str:
 
 def _failures_headline(report: Report) -> str:
     failures = report.failures
-    headline = _count(failures.count, "failed case")
+    headline = plural(failures.count, "failed case")
     if len(failures.first) < failures.count:
         return f"{headline}; the first {len(failures.first)}:"
     return f"{headline}:"
@@ -297,14 +317,6 @@ def _error_text(error_type: str | None, message: str | None) -> str:
     if error_type and message:
         return f"{error_type}: {message}"
     return error_type or message or ""
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
-def _rate(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _score(value: float | None) -> str:
