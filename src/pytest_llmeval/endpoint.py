@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from .errors import LLMAPIError, SecretLeakError
+from .errors import LLMAPIError, SecretLeakError, printable
 from .messages import content_text
 from .records import CallStats, CaseRecorder
 from .replay.keys import StoreRequest
@@ -561,14 +561,14 @@ def _api_error(
     if isinstance(error, errors.ResponseValidationError):
         problem = f"answered with a body the Mistral SDK rejects: {str(error)[:200]}"
     elif 200 <= error.status_code < 300:
-        content_type = error.headers.get("content-type") or "none"
-        body = " ".join((error.body or "").split())
+        content_type = printable(error.headers.get("content-type") or "none")
+        body = printable(error.body or "")
         problem = (
             f"answered HTTP {error.status_code} with content type {content_type}, not JSON: "
             f"{body[:120] or '(empty body)'}"
         )
     else:
-        body = (error.body or "").strip().replace("\n", " ")
+        body = printable(error.body or "")
         problem = f"failed with HTTP {error.status_code}: {body[:200] or error.message}"
         if error.status_code == 401:
             problem += " (check MISTRAL_API_KEY)"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .errors import DatasetError, JsonFormatError, LLMAPIError
+from .errors import DatasetError, JsonFormatError, LLMAPIError, printable
 from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
 from .options import Settings, settings_of_endpoint
@@ -238,7 +238,7 @@ class EvalSession:
         if getattr(option, "tbstyle", "auto") not in ("auto", "short") or option.verbose > 0:
             return
         error = call.excinfo.value
-        report.longrepr = f"{type(error).__name__}: {_message(error)}"
+        report.longrepr = f"{type(error).__name__}: {printable(_message(error))}"
 
     def scrub(self, text: str) -> str:
         return redact(text, [self.api_key]) if self.api_key else text

@@ -485,10 +485,19 @@ FAKE_PROMOTE = "\x1b[2J\x1b[H\rllmeval gate: PROMOTE\x07"
 
 
 def test_control_characters_from_the_model_are_shown_escaped(pytester: pytest.Pytester) -> None:
-    write_dataset(pytester.path / "tickets.jsonl", 1)
+    write_dataset(pytester.path / "tickets.jsonl", 2)
     pytester.makepyfile(test_suite=ESCAPE_SUITE)
-    with Simulator([{"match": "ticket", "reply": FAKE_PROMOTE}]) as server:
-        result = run(pytester, *simulator_args(server), "--llm-report-md=r.md", "-rA", "--tb=long")
-    for text in (result.stdout.str(), (pytester.path / "r.md").read_text(encoding="utf-8")):
+    rules = [
+        # A model output that clears the screen, and a server error page that does the same.
+        {"match": "ticket 1", "body": FAKE_PROMOTE, "content_type": "text/html"},
+        {"match": "ticket", "reply": FAKE_PROMOTE},
+    ]
+    with Simulator(rules) as server:
+        outputs = [
+            run(pytester, *simulator_args(server), "--llm-report-md=r.md", *extra).stdout.str()
+            for extra in (["-rA", "--tb=long"], [])
+        ]
+    for text in (*outputs, (pytester.path / "r.md").read_text(encoding="utf-8")):
         assert "\x1b" not in text and "\x07" not in text and "\r" not in text
-    result.stdout.fnmatch_lines(["llmeval gate: BLOCK"])
+    assert "\\x1b[2J" in outputs[1]  # shown, escaped
+    assert "llmeval gate: BLOCK" in outputs[1]
