@@ -345,11 +345,14 @@ def read_settings(config: pytest.Config) -> Settings:
 
 def check_writable(settings: Settings, *, controller: bool) -> None:
     """Raises `pytest.UsageError` naming the option whose path cannot be written, before any
-    model call: the store in a mode that records, and (on the controller) the reports."""
+    model call: the store in a mode that records (with a model under test), and (on the
+    controller) the reports."""
     from .atomic import folder_problem, write_problem
 
     problems: list[str] = []
-    if settings.record_mode is not RecordMode.NONE:
+    # Without a model under test nothing is recorded for it: a plain pytest run in a
+    # read-only checkout must not fail over a store it will never write.
+    if settings.model and settings.record_mode is not RecordMode.NONE:
         problem = folder_problem(settings.store)
         if problem:
             problems.append(

@@ -87,6 +87,9 @@ def _call_description(request: httpx2.Request) -> str:
     return f"{where} (model {model})" if model else where
 
 
+_BOUND_SLACK_S = 0.5
+
+
 class _GiveUp(Exception):
     """The call's deadline passed before an attempt could be sent."""
 
@@ -205,9 +208,11 @@ class RetryTransport(httpx2.AsyncBaseTransport):
                     raise _GiveUp
                 request.extensions["timeout"] = _timeouts(timeout)
                 # One bound for headers and body: a server dripping its body a byte at a
-                # time never trips the per-read timeout, only this.
+                # time never trips the per-read timeout, only this. A little later than
+                # httpx2's own timeouts, so that a connect timeout is still reported as one
+                # (it counts towards the circuit).
                 answer, body = await asyncio.wait_for(
-                    exchange.run(self._inner, request), max(0.05, timeout)
+                    exchange.run(self._inner, request), max(0.05, timeout) + _BOUND_SLACK_S
                 )
                 response = answer
                 self.circuit.answered()
