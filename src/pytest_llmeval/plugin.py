@@ -92,10 +92,12 @@ def pytest_runtest_makereport(
     record = _session(item.config).make_record(item, call)
     if record is not None:
         item.user_properties.extend(junit_properties(record))
+    one_line = _session(item.config).one_line_error(call)
     report = yield
     if record is not None:
         setattr(report, CASE_ATTRIBUTE, record)  # travels with xdist reports
-    _session(item.config).shorten_report(report, call)
+    if one_line is not None:
+        report.longrepr = one_line
     _session(item.config).scrub_report(report)
     return report
 

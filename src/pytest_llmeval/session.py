@@ -229,16 +229,21 @@ class EvalSession:
         ending = classify_outcome(call.when, error)
         return recorder.to_record(duration_s=duration, message=message, **ending._asdict())
 
-    def shorten_report(self, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
-        """An infrastructure error in one line under the default `--tb` (the frames are the
-        SDK's and httpx2's, not the test's); `--tb=long` or `-v` keep the whole chain."""
+    def one_line_error(self, call: pytest.CallInfo[None]) -> str | None:
+        """An infrastructure error's one line under the default `--tb` (its frames are the
+        SDK's and httpx2's, not the test's), else None; `--tb=long` or `-v` keep the chain.
+
+        Called before pytest formats the report: the traceback is cut to its first entry,
+        as formatting sixty frames of the SDK costs more than the failed call did.
+        """
         option = self.config.option
         if call.excinfo is None or not isinstance(call.excinfo.value, LLMAPIError):
-            return
+            return None
         if getattr(option, "tbstyle", "auto") not in ("auto", "short") or option.verbose > 0:
-            return
+            return None
+        call.excinfo.traceback = call.excinfo.traceback[:1]
         error = call.excinfo.value
-        report.longrepr = f"{type(error).__name__}: {printable(_message(error))}"
+        return f"{type(error).__name__}: {printable(_message(error))}"
 
     def scrub(self, text: str) -> str:
         return redact(text, [self.api_key]) if self.api_key else text
