@@ -189,6 +189,7 @@ class RetryTransport(httpx2.AsyncBaseTransport):
         stats = current_call.get()
         deadline = time.monotonic() + self._policy.max_call_time_s
         attempt = 0
+        failure = ""
         while True:
             if not self.circuit.allows():
                 raise self.circuit.error(request, attempt)
@@ -204,7 +205,12 @@ class RetryTransport(httpx2.AsyncBaseTransport):
                 # Measured after the wait for a slot, so the deadline bounds the whole call.
                 timeout = min(self._policy.timeout_s, deadline - time.monotonic())
                 if timeout <= 0:
-                    failure = "no slot to send it in time (too many calls in flight)"
+                    # The earlier attempt's failure is the cause worth naming, if there was one.
+                    failure = (
+                        f"{failure}; no time left for another attempt"
+                        if attempt > 1
+                        else "no slot to send it in time (too many calls in flight)"
+                    )
                     raise _GiveUp
                 request.extensions["timeout"] = _timeouts(timeout)
                 # One bound for headers and body: a server dripping its body a byte at a
