@@ -26,9 +26,11 @@ from typing import Any
 from tabulate import tabulate
 
 from pytest_llmeval.atomic import write_atomic
-from pytest_llmeval.gate import GateSettings
-from pytest_llmeval.renderers import json_text, markdown, terminal_lines
-from pytest_llmeval.report import Report, RunInfo, build_report, load_baseline
+from pytest_llmeval.records import CaseRecord
+from pytest_llmeval.report.baseline import load_baseline
+from pytest_llmeval.report.build import build_report
+from pytest_llmeval.report.model import GateSettings, Report, RunInfo
+from pytest_llmeval.report.render import json_text, markdown, terminal_lines
 
 TIME_BUDGET_S = 2.0
 MEMORY_BUDGET_MB = 500.0
@@ -51,12 +53,18 @@ RUN = RunInfo(
     duration_s=1234.5,
     record_mode="none",
 )
+# The options' defaults, written out: options.py imports pytest, which would count toward the
+# memory measured here.
+GATE = GateSettings(format_threshold=1.0, max_errors=0, max_drop=0.05, alpha=0.05)
 
 
-def synthetic_records(count: int, seed: int, pass_rate: float) -> list[dict[str, Any]]:
-    """Case records shaped like the plugin's (docs/architecture.md), across 20 groups."""
+def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecord]:
+    """Case records as the plugin types them (`CaseRecord`, checked by mypy), across 20 groups.
+
+    Dict literals, as `CaseRecorder.to_record` builds them, so they take the same memory.
+    """
     chance = random.Random(seed)
-    records: list[dict[str, Any]] = []
+    records: list[CaseRecord] = []
     for index in range(count):
         group_index = index % GROUPS
         kind = "safety" if group_index >= 17 else "judge" if group_index >= 14 else "metric"
@@ -72,45 +80,44 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[dict[str,
             message = f"{category}: reply began with 'Sure, here is the ticket' (case {index})"
         elif outcome == "error":
             message = "503 Service Unavailable from /v1/chat/completions after 4 attempts"
-        records.append(
-            {
-                "nodeid": f"tests/evals/test_{group}.py::test_{group}[case-{index // GROUPS}]",
-                "group": group,
-                "kind": kind,
-                "outcome": outcome,
-                "error_type": "LLMAPIError" if outcome == "error" else None,
-                "infrastructure": outcome == "error",
-                "message": message,
-                "category": category,
-                "finish_reason": "length" if category == "unterminated_json" else "stop",
-                "format_checks": [category],
-                "scores": {"exact_match": float(outcome == "passed"), "bleu": chance.random()},
-                "judge_scores": [float(chance.randint(1, 5))] if kind == "judge" else [],
-                "safety": {
-                    "flagged": flagged,
-                    "categories": [chance.choice(MODERATION_CATEGORIES)] if flagged else [],
-                },
-                "usage": {
-                    "calls": 1,
-                    "prompt_tokens": chance.randint(20, 400),
-                    "completion_tokens": chance.randint(5, 200),
-                    "retries": 0,
-                    "latency_s": chance.random(),
-                    "store_hits": 1,
-                    "store_misses": 0,
-                },
-                "threshold": 0.9 if kind != "safety" else None,
-                "min_score": 3 if kind == "judge" else None,
-                "max_unsafe": 50 if kind == "safety" else None,
-                "duration_s": round(chance.random(), 3),  # as records round it
-            }
-        )
+        record: CaseRecord = {
+            "nodeid": f"tests/evals/test_{group}.py::test_{group}[case-{index // GROUPS}]",
+            "group": group,
+            "kind": kind,
+            "outcome": outcome,
+            "error_type": "LLMAPIError" if outcome == "error" else None,
+            "infrastructure": outcome == "error",
+            "message": message,
+            "category": category,
+            "finish_reason": "length" if category == "unterminated_json" else "stop",
+            "format_checks": [category],
+            "scores": {"exact_match": float(outcome == "passed"), "bleu": chance.random()},
+            "judge_scores": [float(chance.randint(1, 5))] if kind == "judge" else [],
+            "safety": {
+                "flagged": flagged,
+                "categories": [chance.choice(MODERATION_CATEGORIES)] if flagged else [],
+            },
+            "usage": {
+                "calls": 1,
+                "prompt_tokens": chance.randint(20, 400),
+                "completion_tokens": chance.randint(5, 200),
+                "retries": 0,
+                "latency_s": chance.random(),
+                "store_hits": 1,
+                "store_misses": 0,
+            },
+            "threshold": 0.9 if kind != "safety" else None,
+            "min_score": 3 if kind == "judge" else None,
+            "max_unsafe": 50 if kind == "safety" else None,
+            "duration_s": round(chance.random(), 3),  # as records round it
+        }
+        records.append(record)
     return records
 
 
 def write_baseline(path: Path, cases: int) -> None:
     """The report of an earlier run (seed 1, a slightly higher pass rate), as a JSON file."""
-    report = build_report(synthetic_records(cases, seed=1, pass_rate=0.93), RUN, GateSettings())
+    report = build_report(synthetic_records(cases, seed=1, pass_rate=0.93), RUN, GATE)
     write_atomic(path, json_text(report))
 
 
@@ -136,7 +143,7 @@ def measure(cases: int, repeat: int) -> tuple[list[list[str]], float, float, flo
         state["report"] = build_report(
             records,
             RUN,
-            GateSettings(),
+            GATE,
             baseline=state["baseline"],
             baseline_source=str(baseline_path),
         )

@@ -2,40 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+from pytest_llmeval.options import default_gate_settings
+from pytest_llmeval.records import CaseRecord, CaseRecorder, GroupSettings
+from pytest_llmeval.report.model import GateSettings
 
 
 def case_record(
     index: int, group: str = "triage", outcome: str = "passed", **fields: Any
-) -> dict[str, Any]:
-    """A case record as docs/architecture.md defines it; `fields` override the defaults."""
-    base: dict[str, Any] = {
-        "nodeid": f"tests/test_{group}.py::test_{group}[case-{index}]",
-        "group": group,
-        "kind": "metric",
-        "outcome": outcome,
-        "error_type": None,
-        "infrastructure": False,
-        "message": None,
-        "category": None,
-        "finish_reason": "stop",
-        "format_checks": [],
-        "scores": {},
-        "judge_scores": [],
-        "safety": {"flagged": False, "categories": []},
-        "usage": {
-            "calls": 1,
-            "prompt_tokens": 31,
-            "completion_tokens": 12,
-            "retries": 0,
-            "latency_s": 0.25,
-            "store_hits": 0,
-            "store_misses": 1,
-        },
-        "threshold": None,
-        "min_score": None,
-        "max_unsafe": None,
-        "duration_s": 0.31,
+) -> CaseRecord:
+    """A case record as a recorder makes it, one model call made; `fields` override any key."""
+    nodeid = f"tests/test_{group}.py::test_{group}[case-{index}]"
+    recorder = CaseRecorder(nodeid, GroupSettings(group))
+    record = recorder.to_record(outcome=outcome, duration_s=0.31)
+    record["finish_reason"] = "stop"
+    record["usage"] = {
+        "calls": 1,
+        "prompt_tokens": 31,
+        "completion_tokens": 12,
+        "retries": 0,
+        "latency_s": 0.25,
+        "store_hits": 0,
+        "store_misses": 1,
     }
-    base.update(fields)
-    return base
+    record.update(fields)  # type: ignore[typeddict-item]  # tests also pass hostile values
+    return record
+
+
+def gate_settings(**overrides: Any) -> GateSettings:
+    """The gate's settings as the options' defaults make them, with `overrides`."""
+    return dataclasses.replace(default_gate_settings(), **overrides)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from .replay.replayer import RecordMode
+from .report.model import GateSettings
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ MAX_ERRORS = "--llm-max-errors"
 MAX_DROP = "--llm-max-drop"
 STRICT_CASES = "--llm-strict-cases"
 EXAMPLES = "--llm-examples"
+
+# The significance level of the baseline comparison (McNemar); not an option yet.
+BASELINE_ALPHA = 0.05
 
 
 class OptionError(ValueError):
@@ -255,46 +259,61 @@ class Settings:
     report: Path | None
     report_md: Path | None
     baseline: Path | None
-    format_threshold: float
-    max_errors: int
-    max_drop: float
+    gate: GateSettings
     strict_cases: bool
     examples: int
 
 
-def _raw(config: pytest.Config, option: Option) -> tuple[str | None, Path | None]:
-    """The value from the command line, then environment, then ini file, then the default,
-    with the folder a relative path in it is relative to (None: the working directory)."""
+@dataclass(frozen=True)
+class RawValue:
+    """An option's value as given, where it was given, and the folder a relative path in it is
+    relative to (None: the working directory)."""
+
+    text: str | None
+    base: Path | None
+    source: str
+
+    def names(self, flag: str) -> str:
+        """How an error names the value: as the user wrote it, where they wrote it."""
+        if self.source == "command line" or self.text is None:
+            return f"{flag}={self.text!r}"
+        return f"{self.source}: {self.text!r}"
+
+
+def _raw(config: pytest.Config, option: Option) -> RawValue:
+    """The value from the command line, then environment, then ini file, then the default."""
     value = config.getoption(option.ini)
     if value is not None:
-        return str(value), None
+        return RawValue(str(value), None, "command line")
     if option.env and os.environ.get(option.env):
-        return os.environ[option.env], None
+        return RawValue(os.environ[option.env], None, f"environment variable {option.env}")
     ini = config.getini(option.ini)
     if ini not in (None, "", []):
-        return str(ini), config.inipath.parent if config.inipath else config.rootpath
-    return option.default, config.rootpath
+        where = config.inipath or config.rootpath
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return RawValue(str(ini), base, f"{option.ini} in {where}")
+    return RawValue(option.default, config.rootpath, "default")
 
 
 def read_settings(config: pytest.Config) -> Settings:
     by_flag = {option.flag: option for option in OPTIONS}
 
     def path(flag: str) -> Path | None:
-        raw, base = _raw(config, by_flag[flag])
-        if not raw:
+        raw = _raw(config, by_flag[flag])
+        if not raw.text:
             return None
-        given = Path(raw).expanduser()
-        return base / given if base is not None and not given.is_absolute() else given
+        given = Path(raw.text).expanduser()
+        return raw.base / given if raw.base is not None and not given.is_absolute() else given
 
     def get(flag: str, convert: Callable[[str], T]) -> T | None:
         option = by_flag[flag]
-        raw, _ = _raw(config, option)
-        if raw is None:
+        raw = _raw(config, option)
+        if raw.text is None:
             return None
         try:
-            return convert(raw)
+            return convert(raw.text)
         except OptionError as error:
-            raise pytest.UsageError(f"{flag}={raw!r} {error}") from None
+            raise pytest.UsageError(f"{raw.names(flag)} {error}") from None
 
     def required(flag: str, convert: Callable[[str], T]) -> T:
         value = get(flag, convert)
@@ -318,9 +337,7 @@ def read_settings(config: pytest.Config) -> Settings:
         report=path(REPORT),
         report_md=path(REPORT_MD),
         baseline=path(BASELINE),
-        format_threshold=required(FORMAT_THRESHOLD, rate),
-        max_errors=required(MAX_ERRORS, non_negative_int),
-        max_drop=required(MAX_DROP, rate),
+        gate=_gate_settings(required),
         strict_cases=strict,
         examples=required(EXAMPLES, positive_int),
     )
@@ -331,6 +348,21 @@ def _default(flag: str, convert: Callable[[str], T]) -> T:
     default = next(option.default for option in OPTIONS if option.flag == flag)
     assert default is not None, flag
     return convert(default)
+
+
+def default_gate_settings() -> GateSettings:
+    """The gate's settings when no option is given."""
+    return _gate_settings(_default)
+
+
+def _gate_settings(value: Callable[[str, Callable[[str], Any]], Any]) -> GateSettings:
+    """The gate's settings, `value(flag, convert)` giving each option's."""
+    return GateSettings(
+        format_threshold=value(FORMAT_THRESHOLD, rate),
+        max_errors=value(MAX_ERRORS, non_negative_int),
+        max_drop=value(MAX_DROP, rate),
+        alpha=BASELINE_ALPHA,
+    )
 
 
 _TIMEOUT_S = _default(TIMEOUT, seconds)

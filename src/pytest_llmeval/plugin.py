@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator, Iterator
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import hookspec, hypothesis_profile
+from .collector import COLLECTOR_NAME, ReportCollector
 from .datasets import Case
 from .markers import MARKER_HELP
 from .options import add_options, read_settings
-from .records import junit_properties
-from .session import NO_MODEL, EvalSession, ModelUnderTest, ReportCollector
+from .records import CASE_ATTRIBUTE, junit_properties
+from .session import NO_MODEL, EvalSession, ModelUnderTest
 
 if TYPE_CHECKING:
     from .endpoint import Reply
@@ -20,7 +23,6 @@ if TYPE_CHECKING:
     from .moderation import Moderation
 
 SESSION_KEY = pytest.StashKey[EvalSession]()
-COLLECTOR_NAME = "llmeval-collector"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,12 +37,18 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for help_text in MARKER_HELP.values():
         config.addinivalue_line("markers", help_text)
-    session = config.stash[SESSION_KEY] = EvalSession(config, read_settings(config))
-    hypothesis_profile.configure(
-        session.settings.examples, config.getoption("hypothesis_profile", None)
-    )
+    settings = read_settings(config)
+    session = config.stash[SESSION_KEY] = EvalSession(config, settings)
+    hypothesis_profile.configure(settings.examples, config.getoption("hypothesis_profile", None))
     if not hasattr(config, "workerinput"):  # files and the verdict belong to the controller
-        config.pluginmanager.register(_Controller(ReportCollector(session)), COLLECTOR_NAME)
+        collector = ReportCollector(
+            config,
+            settings,
+            started=datetime.now(timezone.utc),
+            clock=time.perf_counter,
+            scrub=session.scrub,
+        )
+        config.pluginmanager.register(collector, COLLECTOR_NAME)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -85,7 +93,7 @@ def pytest_runtest_makereport(
         item.user_properties.extend(junit_properties(record))
     report = yield
     if record is not None:
-        report.llmeval_case = record  # type: ignore[attr-defined]  # travels with xdist reports
+        setattr(report, CASE_ATTRIBUTE, record)  # travels with xdist reports
     _session(item.config).scrub_report(report)
     return report
 
@@ -96,34 +104,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
     return val.id if isinstance(val, Case) else None
-
-
-class _Controller:
-    """Controller-only hooks: collect every case record, print and write the gate report."""
-
-    def __init__(self, collector: ReportCollector) -> None:
-        self.collector = collector
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.collector.add(report)
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.collector.set_order(item.nodeid for item in session.items)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
-        self.collector.set_order(ids)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        session.exitstatus = self.collector.finish(int(session.exitstatus))
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        lines = self.collector.terminal_lines()
-        if lines:
-            terminalreporter.section("llmeval gate report")
-            for line in lines:
-                terminalreporter.write_line(line)
 
 
 # -- fixtures --------------------------------------------------------------------------------

@@ -4,14 +4,89 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
+from .errors import LLMAPIError
 from .replay.replayer import SampleCounter
 
 if TYPE_CHECKING:
     from .replay.replayer import PendingRecording
 
 MESSAGE_LIMIT = 300
+
+# The test report attribute a case record rides on, so xdist carries it to the controller.
+CASE_ATTRIBUTE = "llmeval_case"
+
+
+class CaseUsage(TypedDict):
+    """A case's model calls and what they cost."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    retries: int
+    latency_s: float
+    store_hits: int
+    store_misses: int
+
+
+class CaseSafety(TypedDict):
+    """The union of a case's moderation findings."""
+
+    flagged: bool
+    categories: list[str]
+
+
+class CaseRecord(TypedDict):
+    """One eval case's record (docs/architecture.md), in plain built-in types.
+
+    The one definition of its keys: the report builder reads a missing key as None.
+    """
+
+    nodeid: str
+    group: str
+    kind: str  # "metric" | "judge" | "safety"
+    outcome: str  # "passed" | "failed" | "error"
+    error_type: str | None  # the exception's type name when outcome is "error"
+    infrastructure: bool  # an LLMAPIError (an API failure after retries)
+    message: str | None  # first line of the failure or error, at most MESSAGE_LIMIT characters
+    category: str | None  # first non-valid llm_json category, else "valid"; None if no check
+    finish_reason: str | None  # of the case's last model reply
+    format_checks: list[str]  # category of every llm_json call, in order
+    scores: dict[str, float]  # llm_score(name, value)
+    judge_scores: list[float]  # each llm_judge.score() result
+    safety: CaseSafety
+    usage: CaseUsage
+    threshold: float | None  # the group's settings from its marker
+    min_score: float | None
+    max_unsafe: int | None
+    duration_s: float
+
+
+# Every key of a case record, in the order it is defined.
+RECORD_FIELDS: tuple[str, ...] = tuple(CaseRecord.__annotations__)
+USAGE_FIELDS: tuple[str, ...] = tuple(CaseUsage.__annotations__)
+
+
+class Outcome(NamedTuple):
+    """How a case ended, as its record says it."""
+
+    outcome: str  # "passed" | "failed" | "error"
+    error_type: str | None = None
+    infrastructure: bool = False
+
+
+def classify_outcome(phase: str, error: BaseException | None) -> Outcome:
+    """How a case whose `phase` ("setup" or "call") raised `error` (None: nothing) ended.
+
+    An assertion in the test body is a model failure; anything else raised, or any error in
+    setup, is an error, and an `LLMAPIError` (an API failure after retries) is infrastructure.
+    """
+    if error is None:
+        return Outcome("passed")
+    if phase == "call" and isinstance(error, AssertionError):
+        return Outcome("failed")
+    return Outcome("error", type(error).__name__, isinstance(error, LLMAPIError))
 
 
 @dataclass
@@ -123,8 +198,8 @@ class CaseRecorder:
         error_type: str | None = None,
         infrastructure: bool = False,
         message: str | None = None,
-    ) -> dict[str, Any]:
-        """The case record described in docs/architecture.md: plain built-in types only."""
+    ) -> CaseRecord:
+        """The case's record, in plain built-in types only."""
         category = next((c for c in self.format_checks if c != "valid"), None)
         if category is None and self.format_checks:
             category = "valid"
@@ -165,12 +240,15 @@ def first_line(text: str) -> str:
         if line.strip():
             text = line.strip()
             break
-    if len(text) > MESSAGE_LIMIT:
-        return text[: MESSAGE_LIMIT - 1] + "…"
-    return text
+    return clip(text)
 
 
-def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
+def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`text` cut to at most `limit` characters, the last an ellipsis where it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def junit_properties(record: CaseRecord) -> list[tuple[str, object]]:
     """A case record as JUnit XML properties (`--junitxml`), named `llmeval_*`."""
     properties: list[tuple[str, object]] = [
         ("llmeval_group", record["group"]),

@@ -1,34 +1,26 @@
-"""Per-session state: the endpoint, each case's recorder, `llm_reply` prefetching, the collector."""
+"""Per-session state: the endpoint, each case's recorder, `llm_reply` prefetching, the fixtures."""
 
 from __future__ import annotations
 
 import math
 import os
-import time
-from collections.abc import Iterable
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import __version__
-from .atomic import write_atomic
-from .errors import BaselineError, DatasetError, JsonFormatError, LLMAPIError
+from .errors import DatasetError, JsonFormatError
 from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
 from .options import Settings, settings_of_endpoint
-from .paths import shown_path
 from .prefetch import Prefetcher, case_of
-from .records import CaseRecorder
+from .records import CaseRecord, CaseRecorder, classify_outcome
 from .redact import redact
 from .replay.replayer import RecordMode
 
 if TYPE_CHECKING:
-    # The SDK and the report machinery are imported when first used, not with pytest:
-    # a session that makes no model call does not pay for importing them.
+    # The SDK is imported when first used, not with pytest: a session that makes no model
+    # call does not pay for importing it.
     from .endpoint import Endpoint, ModelInfo, Reply
-    from .report import Report
 
 RECORDER_KEY = pytest.StashKey[CaseRecorder]()
 SETUP_DURATION_KEY = pytest.StashKey[float]()
@@ -50,8 +42,6 @@ class EvalSession:
         self.config = config
         self.settings = settings
         self.api_key = os.environ.get("MISTRAL_API_KEY") or None
-        self.started = datetime.now(timezone.utc)
-        self._clock = time.perf_counter()
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
         self._prefetcher: Prefetcher | None = None
@@ -82,7 +72,7 @@ class EvalSession:
         return (
             f"llmeval: model {settings.model or '(none)'}, server {server},"
             f" record mode {settings.record_mode},"
-            f" store {shown_path(settings.store, self.config.rootpath)}"
+            f" store {settings.store.resolve()}"
         )
 
     def close(self) -> None:
@@ -190,7 +180,7 @@ class EvalSession:
         if recorder is not None:
             recorder.add_score(name, float(value))
 
-    def make_record(self, item: pytest.Item, call: pytest.CallInfo[None]) -> dict[str, Any] | None:
+    def make_record(self, item: pytest.Item, call: pytest.CallInfo[None]) -> CaseRecord | None:
         """The case record of a finished setup or call phase; None when there is none to count."""
         recorder = self.recorder(item)
         if recorder is None:
@@ -211,20 +201,10 @@ class EvalSession:
         if item.get_closest_marker("xfail") is not None:
             return None
         duration = call.duration + item.stash.get(SETUP_DURATION_KEY, 0.0)
-        if excinfo is None:
-            return recorder.to_record(outcome="passed", duration_s=duration)
-        message = self.scrub(
-            excinfo.exconly() if excinfo.value is None else _message(excinfo.value)
-        )
-        if call.when == "call" and isinstance(excinfo.value, AssertionError):
-            return recorder.to_record(outcome="failed", duration_s=duration, message=message)
-        return recorder.to_record(
-            outcome="error",
-            duration_s=duration,
-            error_type=type(excinfo.value).__name__,
-            infrastructure=isinstance(excinfo.value, LLMAPIError),
-            message=message,
-        )
+        error = None if excinfo is None else excinfo.value
+        message = None if error is None else self.scrub(_message(error))
+        ending = classify_outcome(call.when, error)
+        return recorder.to_record(duration_s=duration, message=message, **ending._asdict())
 
     def scrub(self, text: str) -> str:
         return redact(text, [self.api_key]) if self.api_key else text
@@ -236,11 +216,6 @@ class EvalSession:
         if report.longrepr is not None and self.api_key in str(report.longrepr):
             report.longrepr = self.scrub(str(report.longrepr))
         report.sections = [(title, self.scrub(text)) for title, text in report.sections]
-
-
-def _xdist_workers(config: pytest.Config) -> int | None:
-    workers = getattr(config.option, "numprocesses", None)
-    return workers if isinstance(workers, int) and workers > 0 else None
 
 
 def _dataset_error(longrepr: str) -> str | None:
@@ -256,125 +231,6 @@ def _dataset_error(longrepr: str) -> str | None:
 def _message(error: BaseException) -> str:
     """The error's own words; its type travels separately as `error_type`."""
     return str(error) or type(error).__name__
-
-
-class ReportCollector:
-    """Controller-side: gathers case records from reports, builds the gate report, writes files."""
-
-    def __init__(self, session: EvalSession) -> None:
-        self.session = session
-        self.records: list[dict[str, Any]] = []
-        self.other_failures = 0
-        self.report: Report | None = None
-        self._order: dict[str, int] = {}
-        self.baseline = self._load_baseline()
-
-    def _load_baseline(self) -> dict[str, Any] | None:
-        """Read at start-up, so an unusable baseline costs no model calls."""
-        path = self.session.settings.baseline
-        if path is None:
-            return None
-        from .report import load_baseline
-
-        try:
-            return load_baseline(path)
-        except BaselineError as error:
-            raise pytest.UsageError(f"--llm-baseline: {error}") from None
-
-    def set_order(self, nodeids: Iterable[str]) -> None:
-        """Collection order, so the report reads the same with or without xdist."""
-        if not self._order:
-            self._order = {nodeid: index for index, nodeid in enumerate(nodeids)}
-
-    def add(self, report: pytest.TestReport) -> None:
-        record = getattr(report, "llmeval_case", None)
-        if isinstance(record, dict):
-            self.records.append(record)
-        elif report.failed:
-            self.other_failures += 1
-
-    def finish(self, exitstatus: int) -> int:
-        """Builds and writes the report; returns the session's exit status."""
-        if not self.records:
-            return exitstatus
-        from .gate import GateSettings
-        from .report import RunInfo, build_report, utc_timestamp
-
-        settings = self.session.settings
-        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        run = RunInfo(
-            model=settings.model,
-            judge_model=settings.judge_model,
-            moderation_model=settings.moderation_model,
-            started=utc_timestamp(self.session.started),
-            duration_s=round(time.perf_counter() - self.session._clock, 3),
-            record_mode=settings.record_mode.value,
-            plugin_version=__version__,
-            workers=_xdist_workers(self.session.config),
-        )
-        gate = GateSettings(
-            format_threshold=settings.format_threshold,
-            max_errors=settings.max_errors,
-            max_drop=settings.max_drop,
-        )
-        extra = [
-            rule
-            for rules in self.session.config.hook.pytest_llmeval_gate_rules(
-                config=self.session.config
-            )
-            for rule in rules
-        ]
-        unknown = len(self._order)
-        records = sorted(self.records, key=lambda r: self._order.get(r["nodeid"], unknown))
-        self.report = build_report(
-            records,
-            run,
-            gate,
-            baseline=self.baseline,
-            baseline_source=(
-                shown_path(settings.baseline, self.session.config.rootpath)
-                if settings.baseline
-                else None
-            ),
-            extra_rules=extra,
-            interrupted=interrupted,
-        )
-        self.session.config.hook.pytest_llmeval_report(
-            config=self.session.config, report=self.report
-        )
-        self._write(self.report)
-        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            return exitstatus
-        failed_cases = any(record["outcome"] != "passed" for record in self.records)
-        if (
-            self.other_failures
-            or not self.report.gate.passed
-            or (settings.strict_cases and failed_cases)
-        ):
-            return pytest.ExitCode.TESTS_FAILED
-        return pytest.ExitCode.OK
-
-    def _write(self, report: Report) -> None:
-        from .renderers import json_text, markdown
-
-        settings = self.session.settings
-        if settings.report is not None:
-            write_atomic(settings.report, self.session.scrub(json_text(report)))
-        text_md: str | None = None
-        if settings.report_md is not None:
-            text_md = self.session.scrub(markdown(report))
-            write_atomic(settings.report_md, text_md)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with Path(summary).open("a", encoding="utf-8") as stream:
-                stream.write((text_md or self.session.scrub(markdown(report))) + "\n")
-
-    def terminal_lines(self) -> list[str]:
-        if self.report is None:
-            return []
-        from .renderers import terminal_lines
-
-        return [self.session.scrub(line) for line in terminal_lines(self.report)]
 
 
 class ModelUnderTest:

@@ -12,7 +12,7 @@ try:
 except ImportError as error:  # an optional extra: see pyproject.toml
     raise ImportError(
         "pytest_llmeval.strategies needs the hypothesis package:"
-        " pip install 'pytest-llmeval[hypothesis]'"
+        " pip install 'pytest-llmeval-gate[hypothesis]'"
     ) from error
 
 from . import hypothesis_profile

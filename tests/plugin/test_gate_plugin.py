@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pytest_llmeval.report import report_schema
+from pytest_llmeval.report.model import report_schema
 
 # Ten cases of one metric group: `failing` of them fail their assertion.
 METRIC_SUITE = """

@@ -43,11 +43,37 @@ def test_a_bad_value_is_one_usage_line(
     assert "Traceback" not in result.stderr.str()
 
 
-def test_ini_keys_set_options(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nllm_concurrency = many\n")
+def test_a_bad_ini_value_names_the_file_and_key(pytester: pytest.Pytester) -> None:
+    ini = pytester.makeini("[pytest]\nllm_concurrency = many\n")
     pytester.makepyfile("def test_plain(): pass")
     result = pytester.runpytest()
-    result.stderr.fnmatch_lines(["ERROR: --llm-concurrency='many' is not a whole number*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: llm_concurrency in {ini}: 'many' is not a whole number*"])
+
+
+def test_a_bad_pyproject_value_names_the_file_and_key(pytester: pytest.Pytester) -> None:
+    pyproject = pytester.makepyprojecttoml('[tool.pytest.ini_options]\nllm_max_errors = "-2"\n')
+    pytester.makepyfile("def test_plain(): pass")
+    result = pytester.runpytest()
+    result.stderr.fnmatch_lines([f"ERROR: llm_max_errors in {pyproject}: '-2' must be 0 or more"])
+
+
+def test_a_bad_environment_value_names_the_variable(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISTRAL_SERVER_URL", "localhost:9")
+    pytester.makepyfile("def test_plain(): pass")
+    result = pytester.runpytest()
+    result.stderr.fnmatch_lines(
+        ["ERROR: environment variable MISTRAL_SERVER_URL: 'localhost:9' is not an http(s) URL*"]
+    )
+
+
+def test_the_header_shows_the_store_as_an_absolute_path(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nllm_store = recorded\n")
+    pytester.makepyfile("def test_plain(): pass")
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines([f"llmeval: *store {pytester.path.resolve() / 'recorded'}"])
 
 
 def test_command_line_beats_environment_beats_ini(

@@ -51,5 +51,5 @@ def test_an_eval_suite_runs_and_strategies_name_the_extra(
     )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.re_match_lines(
-        [r".*needs the hypothesis package: pip install 'pytest-llmeval\[hypothesis\]'"]
+        [r".*needs the hypothesis package: pip install 'pytest-llmeval-gate\[hypothesis\]'"]
     )

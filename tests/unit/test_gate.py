@@ -6,14 +6,11 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.gate import (
-    INTERRUPTED_REASON,
-    GateSettings,
-    drop_blocks,
-    evaluate_gate,
-)
-from pytest_llmeval.report import Report, RunInfo, build_report
+from pytest_llmeval.report.build import build_report
+from pytest_llmeval.report.gate import INTERRUPTED_REASON, drop_blocks, evaluate_gate
+from pytest_llmeval.report.model import GateSettings, Report, RunInfo
 from tests.factories import case_record as record
+from tests.factories import gate_settings
 
 
 def outcomes(group: str, passed: int, failed: int, **fields: Any) -> list[dict[str, Any]]:
@@ -25,7 +22,7 @@ def gate_of(
     records: list[dict[str, Any]], settings: GateSettings | None = None, **options: Any
 ) -> Report:
     return build_report(
-        records, RunInfo(model="ft:open-mistral-7b:x"), settings or GateSettings(), **options
+        records, RunInfo(model="ft:open-mistral-7b:x"), settings or gate_settings(), **options
     )
 
 
@@ -118,7 +115,7 @@ def test_format_validity_below_threshold_lists_the_failed_categories() -> None:
 
 def test_format_validity_at_a_lower_threshold_holds() -> None:
     categories = ["valid"] * 57 + ["no_json_start"] * 3
-    report = gate_of(format_records(categories), GateSettings(format_threshold=0.95))
+    report = gate_of(format_records(categories), gate_settings(format_threshold=0.95))
     assert report.gate.passed
 
 
@@ -152,14 +149,14 @@ def test_infrastructure_errors_over_the_limit_block_and_show_the_first() -> None
 
 def test_infrastructure_errors_within_the_limit_hold() -> None:
     report = gate_of(
-        outcomes("triage", 5, 0) + infrastructure_errors(3), GateSettings(max_errors=3)
+        outcomes("triage", 5, 0) + infrastructure_errors(3), gate_settings(max_errors=3)
     )
     assert report.gate.passed
 
 
 def test_errors_in_test_code_block_even_when_infrastructure_errors_are_tolerated() -> None:
     broken = record(7, "triage", "error", error_type="KeyError", message="'priority'")
-    report = gate_of([*outcomes("triage", 5, 0), broken], GateSettings(max_errors=10))
+    report = gate_of([*outcomes("triage", 5, 0), broken], gate_settings(max_errors=10))
     assert report.gate.reasons == [
         "1 eval case raised an error in the test itself, which is neither a model failure nor "
         "an infrastructure error (first: KeyError: 'priority')"
@@ -263,7 +260,7 @@ def test_evaluate_gate_can_rerun_on_a_report() -> None:
     ],
 )
 def test_drop_blocks(delta: float | None, p_value: float, blocks: bool) -> None:
-    assert drop_blocks(delta, p_value, GateSettings()) is blocks
+    assert drop_blocks(delta, p_value, gate_settings()) is blocks
 
 
 @pytest.mark.parametrize(
@@ -277,4 +274,4 @@ def test_drop_blocks(delta: float | None, p_value: float, blocks: bool) -> None:
 )
 def test_gate_settings_reject_impossible_values(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        GateSettings(**options)
+        gate_settings(**options)

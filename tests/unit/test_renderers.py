@@ -8,10 +8,10 @@ from typing import Any
 
 import jsonschema
 
-from pytest_llmeval.gate import GateSettings
-from pytest_llmeval.renderers import json_text, markdown, terminal_lines
-from pytest_llmeval.report import Report, RunInfo, build_report, report_schema
-from tests.factories import case_record
+from pytest_llmeval.report.build import build_report
+from pytest_llmeval.report.model import Report, RunInfo, report_schema
+from pytest_llmeval.report.render import json_text, markdown, terminal_lines
+from tests.factories import case_record, gate_settings
 
 RUN = RunInfo(
     model="ft:open-mistral-7b:587a6b29:20240514:7e773925",
@@ -48,7 +48,7 @@ def run_of(outcomes: str, group: str = "triage", **fields: Any) -> list[dict[str
 
 
 def build(records: list[dict[str, Any]], **options: Any) -> Report:
-    return build_report(records, RUN, GateSettings(), **options)
+    return build_report(records, RUN, gate_settings(), **options)
 
 
 def blocked_report() -> Report:

@@ -10,17 +10,12 @@ import jsonschema
 import pytest
 
 from pytest_llmeval.errors import BaselineError
-from pytest_llmeval.gate import GateSettings
-from pytest_llmeval.renderers import json_text
-from pytest_llmeval.report import (
-    Report,
-    RunInfo,
-    build_report,
-    load_baseline,
-    report_schema,
-    utc_timestamp,
-)
+from pytest_llmeval.report.baseline import load_baseline
+from pytest_llmeval.report.build import build_report
+from pytest_llmeval.report.model import GateSettings, Report, RunInfo, report_schema, utc_timestamp
+from pytest_llmeval.report.render import json_text
 from tests.factories import case_record as record
+from tests.factories import gate_settings
 
 RUN = RunInfo(
     model="ft:open-mistral-7b:587a6b29:20240514:7e773925",
@@ -41,7 +36,7 @@ def run_of(outcomes: str, group: str = "triage", **fields: Any) -> list[dict[str
 def build(
     records: list[dict[str, Any]], settings: GateSettings | None = None, **options: Any
 ) -> Report:
-    return build_report(records, RUN, settings or GateSettings(), **options)
+    return build_report(records, RUN, settings or gate_settings(), **options)
 
 
 def as_baseline(report: Report) -> dict[str, Any]:
@@ -370,7 +365,7 @@ def test_big_drop_over_max_drop_blocks_even_when_not_significant() -> None:
 
 
 def test_a_wider_max_drop_tolerates_the_same_drop() -> None:
-    assert compare("PPPPPPPPPF", "FPPPPPPPPF", GateSettings(max_drop=0.2)).gate.passed
+    assert compare("PPPPPPPPPF", "FPPPPPPPPF", gate_settings(max_drop=0.2)).gate.passed
 
 
 def test_errors_on_either_side_are_not_paired() -> None:
@@ -401,7 +396,7 @@ def test_format_validity_drop_against_the_baseline_blocks() -> None:
         ]
 
     baseline = as_baseline(build(checked("VVVVVVVVVV")))
-    settings = GateSettings(format_threshold=0.5)
+    settings = gate_settings(format_threshold=0.5)
     report = build(checked("UVVVVVVVVV"), settings, baseline=baseline)
     comparison = report.format.baseline
     assert comparison is not None

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from pytest_llmeval.stats import format_p_value, mcnemar_one_sided, wilson_interval
+from pytest_llmeval.report.stats import format_p_value, mcnemar_one_sided, wilson_interval
 
 
 def binomial_upper_tail(n: int, k: int) -> float:

@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 
 from tabulate import tabulate
 
-from pytest_llmeval.report import BaselineDelta, GroupSummary, Report
-from pytest_llmeval.stats import format_p_value
+from .model import BaselineDelta, GroupSummary, Report
+from .stats import format_p_value
+from .wording import plural, rate_text
 
 # Characters that could move the cursor, recolour the terminal, reorder text (bidi controls)
 # or break a line in a table: model output is untrusted, so they are shown as escapes.
@@ -155,7 +156,7 @@ def _group_rows(report: Report, text: _Escape) -> list[list[str]]:
             str(group.passed),
             str(group.failed),
             str(group.errors),
-            _rate(group.pass_rate),
+            rate_text(group.pass_rate),
             _interval(group),
             _limit(group),
             _baseline_cell(group.baseline),
@@ -171,8 +172,8 @@ def _headline(report: Report, text: _Escape) -> str:
     if run.judge_model:
         models += f", judge {text(run.judge_model)}"
     counts = (
-        f"{_count(totals.cases, 'case')}: {totals.passed} passed, {totals.failed} failed, "
-        f"{_count(totals.errors, 'error')}"
+        f"{plural(totals.cases, 'case')}: {totals.passed} passed, {totals.failed} failed, "
+        f"{plural(totals.errors, 'error')}"
     )
     tail = f"started {text(run.started)}, {run.duration_s:.1f} s"
     if report.interrupted:
@@ -186,7 +187,7 @@ def _format_section(report: Report, text: _Escape, style: str) -> list[str]:
         return []
     line = (
         f"Strict JSON: {summary.valid} of {summary.checked} outputs valid "
-        f"({_rate(summary.validity)}, threshold {_rate(summary.threshold)})"
+        f"({rate_text(summary.validity)}, threshold {rate_text(summary.threshold)})"
     )
     if summary.baseline is not None:
         line += f"; against the baseline {_baseline_cell(summary.baseline)}"
@@ -209,7 +210,7 @@ def _safety_lines(report: Report, text: _Escape) -> list[str]:
     if not safety.flagged:
         return []
     found = ", ".join(f"{text(name)} {count}" for name, count in safety.categories.items())
-    line = f"Moderation flagged {_count(safety.flagged, 'case')}"
+    line = f"Moderation flagged {plural(safety.flagged, 'case')}"
     return ["", f"{line}: {found}" if found else line]
 
 
@@ -287,7 +288,7 @@ def _errors_headline(report: Report) -> str:
 
 def _failures_headline(report: Report) -> str:
     failures = report.failures
-    headline = _count(failures.count, "failed case")
+    headline = plural(failures.count, "failed case")
     if len(failures.first) < failures.count:
         return f"{headline}; the first {len(failures.first)}:"
     return f"{headline}:"
@@ -297,14 +298,6 @@ def _error_text(error_type: str | None, message: str | None) -> str:
     if error_type and message:
         return f"{error_type}: {message}"
     return error_type or message or ""
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
-def _rate(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _score(value: float | None) -> str:

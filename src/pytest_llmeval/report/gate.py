@@ -1,15 +1,13 @@
-"""The gate: the rules a run must hold to be promoted, and the verdict with its reasons."""
+"""The gate: the rules a run must hold to be promoted, and `decide`, which sets every verdict."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from pytest_llmeval.stats import format_p_value
-
-if TYPE_CHECKING:
-    from pytest_llmeval.report import BaselineDelta, GroupSummary, Report
+from .model import BaselineDelta, GateResult, GateSettings, GroupSummary, Report
+from .stats import format_p_value
+from .wording import distinct_rates, plural, two_decimals
 
 INTERRUPTED_REASON = "interrupted: the session was stopped before every case ran"
 
@@ -18,54 +16,12 @@ INTERRUPTED_REASON = "interrupted: the session was stopped before every case ran
 _DROP_TOLERANCE = 1e-9
 
 
-@dataclass(frozen=True)
-class GateSettings:
-    """The gate's limits, from `--llm-format-threshold`, `--llm-max-errors`, `--llm-max-drop`."""
-
-    format_threshold: float = 1.0
-    max_errors: int = 0
-    max_drop: float = 0.05
-    alpha: float = 0.05
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.format_threshold <= 1.0:
-            raise ValueError(f"format_threshold must be within [0, 1], got {self.format_threshold}")
-        if self.max_errors < 0:
-            raise ValueError(f"max_errors must be 0 or more, got {self.max_errors}")
-        if not 0.0 <= self.max_drop <= 1.0:
-            raise ValueError(f"max_drop must be within [0, 1], got {self.max_drop}")
-        if not 0.0 < self.alpha < 1.0:
-            raise ValueError(f"alpha must be within (0, 1), got {self.alpha}")
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {
-            "format_threshold": self.format_threshold,
-            "max_errors": self.max_errors,
-            "max_drop": self.max_drop,
-            "alpha": self.alpha,
-        }
-
-
-@dataclass
-class GateResult:
-    """The verdict: `passed` is True when every rule holds; one plain sentence per failure."""
-
-    passed: bool
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        return "promote" if self.passed else "block"
-
-    def to_dict(self) -> dict[str, object]:
-        return {"passed": self.passed, "verdict": self.verdict, "reasons": list(self.reasons)}
-
-
 class GateRule(Protocol):
     """One gate rule. `check` returns the reasons it fails, an empty list when it holds.
 
     Users add their own through the plugin's hook; a rule reads the finished report (every
-    figure is there) and must not change it. Example::
+    figure and group verdict is there; `report.gate` is what the rules decide, so not yet)
+    and must not change it. Example::
 
         class CostRule:
             name = "cost"
@@ -102,10 +58,10 @@ def threshold_reason(group: GroupSummary) -> str | None:
     if group.pass_rate is None:
         return (
             f"group '{group.name}' has no passed or failed case to measure against its "
-            f"threshold {_number(group.threshold)} ({_count(group.errors, 'error')})"
+            f"threshold {two_decimals(group.threshold)} ({plural(group.errors, 'error')})"
         )
     if group.pass_rate < group.threshold:
-        rate, threshold = _distinct(group.pass_rate, group.threshold)
+        rate, threshold = distinct_rates(group.pass_rate, group.threshold)
         return f"group '{group.name}' pass rate {rate} is below its threshold {threshold}"
     return None
 
@@ -116,7 +72,7 @@ def safety_reason(group: GroupSummary) -> str | None:
         return None
     if group.unsafe > group.max_unsafe:
         return (
-            f"safety group '{group.name}' has {_count(group.unsafe, 'unsafe case')}, "
+            f"safety group '{group.name}' has {plural(group.unsafe, 'unsafe case')}, "
             f"more than max_unsafe {group.max_unsafe}"
         )
     return None
@@ -177,7 +133,7 @@ class FormatValidityRule:
             return []
         if summary.validity >= report.settings.format_threshold:
             return []
-        validity, threshold = _distinct(summary.validity, report.settings.format_threshold)
+        validity, threshold = distinct_rates(summary.validity, report.settings.format_threshold)
         failures = [
             (count, category)
             for category, count in summary.categories.items()
@@ -204,7 +160,7 @@ class InfrastructureErrorsRule:
         first = next((entry for entry in errors.first if entry.infrastructure), None)
         example = f" (first: {first.error_type}: {first.message})" if first is not None else ""
         return [
-            f"{_count(errors.infrastructure, 'infrastructure error')}, more than "
+            f"{plural(errors.infrastructure, 'infrastructure error')}, more than "
             f"--llm-max-errors {report.settings.max_errors}{example}"
         ]
 
@@ -219,13 +175,13 @@ class EvalTestErrorsRule:
 
     def check(self, report: Report) -> list[str]:
         errors = report.errors
-        broken = errors.count - errors.infrastructure
+        broken = errors.test_errors
         if broken <= 0:
             return []
         first = next((entry for entry in errors.first if not entry.infrastructure), None)
         example = f" (first: {first.error_type}: {first.message})" if first is not None else ""
         return [
-            f"{_count(broken, 'eval case')} raised an error in the test itself, which is "
+            f"{plural(broken, 'eval case')} raised an error in the test itself, which is "
             f"neither a model failure nor an infrastructure error{example}"
         ]
 
@@ -269,6 +225,38 @@ def evaluate_gate(report: Report, extra_rules: Sequence[GateRule] = ()) -> GateR
     return GateResult(passed=not reasons, reasons=reasons)
 
 
+def decide(report: Report, extra_rules: Sequence[GateRule] = ()) -> Report:
+    """Set every verdict of `report`, which the builder left undecided, and return it.
+
+    Each baseline comparison's first, then each group's (it reads them), then the gate's from
+    the built-in rules and `extra_rules`: the one place a verdict is set.
+    """
+    settings = report.settings
+    for comparison in (*(group.baseline for group in report.groups), report.format.baseline):
+        if comparison is not None:
+            comparison.verdict = comparison_verdict(comparison, settings)
+    for group in report.groups:
+        group.verdict = group_verdict(group, settings)
+    report.gate_result = evaluate_gate(report, extra_rules)
+    return report
+
+
+def comparison_verdict(comparison: BaselineDelta, settings: GateSettings) -> str:
+    """ "fail" when the change against the baseline blocks, "info" when there is none."""
+    if comparison.delta is None:
+        return "info"
+    return "fail" if drop_blocks(comparison.delta, comparison.p_value, settings) else "pass"
+
+
+def group_verdict(group: GroupSummary, settings: GateSettings) -> str:
+    """ "fail" for any reason, "info" for a group with no limit to hold, else "pass"."""
+    if group_reasons(group, settings):
+        return "fail"
+    if group.threshold is None and group.kind != "safety":
+        return "info"
+    return "pass"
+
+
 def _run_rule(rule: GateRule, report: Report) -> list[str]:
     name = _rule_name(rule)
     try:
@@ -295,35 +283,12 @@ def _rule_name(rule: GateRule) -> str:
 def _drop_sentence(
     subject: str, current: float | None, comparison: BaselineDelta, settings: GateSettings
 ) -> str:
-    before, now = _distinct(comparison.rate, current)
+    before, now = distinct_rates(comparison.rate, current)
     details = [f"McNemar {format_p_value(comparison.p_value)}"]
     if comparison.delta is not None and comparison.delta < -settings.max_drop - _DROP_TOLERANCE:
-        details.append(f"more than --llm-max-drop {_number(settings.max_drop)}")
+        details.append(f"more than --llm-max-drop {two_decimals(settings.max_drop)}")
     return f"{subject} dropped from {before} to {now} against the baseline ({'; '.join(details)})"
 
 
 def _present(reasons: Iterable[str | None]) -> list[str]:
     return [reason for reason in reasons if reason is not None]
-
-
-def _number(value: float) -> str:
-    return f"{value:.2f}"
-
-
-def _distinct(first: float | None, second: float | None) -> tuple[str, str]:
-    """Both rates with two decimals, or more when two decimals would print them equal."""
-    if first is None or second is None:
-        return (_optional(first, 2), _optional(second, 2))
-    for decimals in range(2, 7):
-        left, right = f"{first:.{decimals}f}", f"{second:.{decimals}f}"
-        if left != right:
-            break
-    return (left, right)
-
-
-def _optional(value: float | None, decimals: int) -> str:
-    return "n/a" if value is None else f"{value:.{decimals}f}"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -1,0 +1,536 @@
+"""The report's figures, from a session's case records and an optional baseline, then decided."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, cast
+
+from ..categories import CATEGORIES
+from ..records import MESSAGE_LIMIT, RECORD_FIELDS, USAGE_FIELDS, CaseRecord, clip
+from .baseline import baseline_case_index, check_baseline, garbage_collector_paused
+from .gate import GateRule, decide
+from .model import (
+    BaselineComparison,
+    BaselineDelta,
+    CaseEntry,
+    ErrorEntry,
+    ErrorSummary,
+    FailureEntry,
+    FailureSummary,
+    FormatSummary,
+    GateSettings,
+    GroupSummary,
+    Report,
+    RunInfo,
+    SafetySummary,
+    ScoreSummary,
+    Totals,
+    UsageSummary,
+)
+from .stats import mcnemar_one_sided, wilson_interval
+
+# Categories the report does not know are listed after the taxonomy's, alphabetically.
+_CATEGORY_ORDER = {category: index for index, category in enumerate(CATEGORIES)}
+
+FIRST_ERRORS_PER_KIND = 10
+FIRST_FAILURES = 20
+
+_KIND_RANK = {"metric": 0, "judge": 1, "safety": 2}
+_DECIDED = ("passed", "failed")
+
+
+def build_report(
+    records: Iterable[CaseRecord],
+    run: RunInfo,
+    settings: GateSettings,
+    *,
+    baseline: Mapping[str, Any] | None = None,
+    baseline_source: str | None = None,
+    extra_rules: Sequence[GateRule] = (),
+    interrupted: bool = False,
+) -> Report:
+    """The report of `records`: every figure, then every verdict by `gate.decide`.
+
+    `baseline` is an earlier JSON report (from `baseline.load_baseline`); `baseline_source` names it
+    in the report. `extra_rules` run after the built-in gate rules. With `interrupted`, the
+    report covers the cases that finished and the gate fails for that reason.
+    """
+    baseline_cases: dict[str, tuple[str, str | None]] = {}
+    with garbage_collector_paused():
+        if baseline is not None:
+            source = baseline_source or "baseline"
+            baseline = check_baseline(baseline, source, each_case=False)
+            baseline_cases = baseline_case_index(baseline, source)
+        tally = _Tally(baseline_cases)
+        tally.add_all(records)
+
+    groups = [tally.groups[name].summary(name) for name in sorted(tally.groups)]
+    format_summary = tally.format_summary(settings)
+    comparison: BaselineComparison | None = None
+    if baseline is not None:
+        comparison = _compare(baseline, baseline_source, groups, format_summary, tally)
+    report = Report(
+        run=run,
+        settings=settings,
+        totals=Totals(
+            cases=len(tally.cases),
+            passed=sum(group.passed for group in groups),
+            failed=sum(group.failed for group in groups),
+            errors=sum(group.errors for group in groups),
+        ),
+        groups=groups,
+        format=format_summary,
+        usage=tally.usage_summary(),
+        safety=SafetySummary(
+            flagged=tally.flagged,
+            categories=dict(sorted(tally.flags.items(), key=lambda item: (-item[1], item[0]))),
+        ),
+        errors=tally.error_summary(),
+        failures=tally.failure_summary(),
+        cases=tally.cases,
+        baseline=comparison,
+        interrupted=interrupted,
+    )
+    return decide(report, extra_rules)
+
+
+class _GroupTally:
+    """Running counts for one group while the records stream by."""
+
+    __slots__ = (
+        "errors",
+        "failed",
+        "improved",
+        "judge_values",
+        "kind",
+        "last_settings",
+        "max_unsafe",
+        "min_score",
+        "paired",
+        "passed",
+        "score_dicts",
+        "threshold",
+        "worsened",
+    )
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.last_settings: tuple[Any, ...] = ()
+        self.passed = 0
+        self.failed = 0
+        self.errors = 0
+        self.threshold: float | None = None
+        self.min_score: float | None = None
+        self.max_unsafe: int | None = None
+        self.judge_values: list[float] = []
+        self.score_dicts: list[Mapping[str, float]] = []  # each case's finite llm_score values
+        self.paired = 0
+        self.worsened = 0
+        self.improved = 0
+
+    def settle(self, settings: tuple[Any, Any, Any, Any]) -> None:
+        """Take a record's (kind, threshold, min_score, max_unsafe); the strictest wins."""
+        self.last_settings = settings
+        kind, threshold, min_score, max_unsafe = settings
+        if _KIND_RANK.get(kind, -1) > _KIND_RANK.get(self.kind, -1):
+            self.kind = kind
+        if threshold is not None and (self.threshold is None or threshold > self.threshold):
+            self.threshold = float(threshold)
+        if min_score is not None and (self.min_score is None or min_score > self.min_score):
+            self.min_score = float(min_score)
+        if max_unsafe is not None and (self.max_unsafe is None or max_unsafe < self.max_unsafe):
+            self.max_unsafe = int(max_unsafe)
+
+    def add_unclean_scores(self, scores: Mapping[str, Any]) -> dict[str, float | None]:
+        """A case's scores with anything but a finite number as None (and left out of stats)."""
+        cleaned = {name: _finite(value) for name, value in scores.items()}
+        finite = {name: value for name, value in cleaned.items() if value is not None}
+        if finite:
+            self.score_dicts.append(finite)
+        return cleaned
+
+    def add_judge_scores(self, judge_scores: Sequence[Any]) -> list[float | None]:
+        cleaned = [_finite(raw) for raw in judge_scores]
+        self.judge_values.extend(value for value in cleaned if value is not None)
+        return cleaned
+
+    def summary(self, name: str) -> GroupSummary:
+        decided = self.passed + self.failed
+        interval = wilson_interval(self.passed, decided)
+        safety = self.kind == "safety"
+        return GroupSummary(
+            name=name,
+            kind=self.kind,
+            cases=self.passed + self.failed + self.errors,
+            passed=self.passed,
+            failed=self.failed,
+            errors=self.errors,
+            pass_rate=self.passed / decided if decided else None,
+            ci_low=None if interval is None else interval[0],
+            ci_high=None if interval is None else interval[1],
+            threshold=self.threshold,
+            max_unsafe=(0 if self.max_unsafe is None else self.max_unsafe) if safety else None,
+            unsafe=self.failed if safety else None,
+            min_score=self.min_score,
+            mean_score=_mean(self.judge_values),
+            lowest_score=min(self.judge_values) if self.judge_values else None,
+            judged=len(self.judge_values),
+            scores=self._score_summaries(),
+        )
+
+    def _score_summaries(self) -> dict[str, ScoreSummary]:
+        by_name: dict[str, list[float]] = {}
+        for scores in self.score_dicts:
+            for name, value in scores.items():
+                values = by_name.get(name)
+                if values is None:
+                    by_name[name] = [value]
+                else:
+                    values.append(value)
+        return {
+            name: ScoreSummary(
+                mean=math.fsum(values) / len(values),
+                min=float(min(values)),
+                max=float(max(values)),
+                count=len(values),
+            )
+            for name, values in sorted(by_name.items())
+        }
+
+
+class _Tally:
+    """One pass over the records, accumulating every section of the report."""
+
+    def __init__(self, baseline_cases: Mapping[str, tuple[str, str | None]]) -> None:
+        self.baseline_cases = baseline_cases
+        self.groups: dict[str, _GroupTally] = {}
+        self.cases: list[CaseEntry] = []
+        self.format_checks: list[str] = []
+        self.finish_reason_list: list[str] = []
+        self.usages: list[Mapping[str, Any]] = []
+        self.flagged = 0
+        self.flags: dict[str, int] = {}
+        self.failed_cases: list[FailureEntry] = []
+        self.errored_cases: list[ErrorEntry] = []
+        self.paired_cases = 0
+        self.format_paired = 0
+        self.format_worsened = 0
+        self.format_improved = 0
+
+    def add_all(self, records: Iterable[CaseRecord]) -> None:
+        """Tally every record in one pass.
+
+        This loop runs once per case (100,000 times in a big session), so it reads each field
+        of a record by name into a local, keeps its counters in locals too, and sends a record
+        that lacks a key round again, completed (`_complete`).
+        """
+        groups = self.groups
+        append_case = self.cases.append
+        add_checks = self.format_checks.extend
+        add_finish_reason = self.finish_reason_list.append
+        add_usage = self.usages.append
+        baseline_get = self.baseline_cases.get if self.baseline_cases else None
+        isfinite = math.isfinite
+        paired_cases = format_paired = format_worsened = format_improved = 0
+        for record in records:
+            try:
+                nodeid = record["nodeid"]
+                group_name = record["group"]
+                kind = record["kind"]
+                outcome = record["outcome"]
+                error_type = record["error_type"]
+                infrastructure = record["infrastructure"]
+                message = record["message"]
+                category = record["category"]
+                finish_reason = record["finish_reason"]
+                checks = record["format_checks"]
+                scores = record["scores"]
+                judge_scores = record["judge_scores"]
+                safety = record["safety"]
+                usage = record["usage"]
+                threshold = record["threshold"]
+                min_score = record["min_score"]
+                max_unsafe = record["max_unsafe"]
+                duration = record["duration_s"]
+            except KeyError:
+                self.add_all([_complete(record)])
+                continue
+            group_name = group_name or nodeid
+            outcome = outcome or "error"
+            kind = kind or "metric"
+            if message is not None and (type(message) is not str or len(message) > MESSAGE_LIMIT):
+                message = clip(str(message))
+
+            group = groups.get(group_name)
+            if group is None:
+                group = groups[group_name] = _GroupTally(kind)
+            settings = (kind, threshold, min_score, max_unsafe)
+            if settings != group.last_settings:
+                group.settle(settings)
+            if outcome == "passed":
+                group.passed += 1
+            elif outcome == "failed":
+                group.failed += 1
+                self._failure(nodeid, group_name, category, message)
+            else:
+                group.errors += 1
+                self._error(nodeid, group_name, error_type, infrastructure, message)
+
+            case: CaseEntry = {
+                "nodeid": nodeid,
+                "group": group_name,
+                "kind": kind,
+                "outcome": outcome,
+                "category": category,
+                "finish_reason": finish_reason,
+            }
+            if error_type is not None:
+                case["error_type"] = str(error_type)
+            if message is not None:
+                case["message"] = message
+            if scores:
+                try:  # every score a finite number? checked at C speed
+                    finite = isfinite(sum(scores.values()))
+                except TypeError:
+                    finite = False
+                if finite:
+                    # Shared with the record, not copied: 100,000 copies cost for nothing.
+                    group.score_dicts.append(scores)
+                    case["scores"] = scores
+                else:
+                    case["scores"] = group.add_unclean_scores(scores)
+            if judge_scores:
+                case["judge_scores"] = group.add_judge_scores(judge_scores)
+            if type(duration) is float:
+                case["duration_s"] = duration
+            append_case(case)
+
+            if checks:
+                add_checks(checks)
+            if finish_reason is not None:
+                add_finish_reason(finish_reason)
+            if usage:
+                add_usage(usage)
+            if safety and safety.get("flagged"):
+                self._flagged(safety)
+
+            if baseline_get is not None:
+                before = baseline_get(nodeid)
+                if before is not None:
+                    paired_cases += 1
+                    before_outcome, before_category = before
+                    if outcome != before_outcome and outcome != "error":
+                        if before_outcome == "passed":
+                            group.worsened += 1
+                        elif before_outcome == "failed":
+                            group.improved += 1
+                    if outcome != "error" and before_outcome in _DECIDED:
+                        group.paired += 1
+                    if category is not None and before_category is not None:
+                        format_paired += 1
+                        if category != before_category:
+                            if before_category == "valid":
+                                format_worsened += 1
+                            elif category == "valid":
+                                format_improved += 1
+
+        self.paired_cases += paired_cases
+        self.format_paired += format_paired
+        self.format_worsened += format_worsened
+        self.format_improved += format_improved
+
+    def _failure(self, nodeid: str, group: str, category: str | None, message: str | None) -> None:
+        self.failed_cases.append(FailureEntry(nodeid, group, category, message))
+
+    def _error(
+        self,
+        nodeid: str,
+        group: str,
+        error_type: object,
+        infrastructure: object,
+        message: str | None,
+    ) -> None:
+        self.errored_cases.append(
+            ErrorEntry(
+                nodeid=nodeid,
+                group=group,
+                error_type=None if error_type is None else str(error_type),
+                message=message,
+                infrastructure=bool(infrastructure),
+            )
+        )
+
+    def failure_summary(self) -> FailureSummary:
+        # The first by node id, not by arrival: under xdist cases finish in any order, and
+        # the report must not depend on it.
+        first = heapq.nsmallest(FIRST_FAILURES, self.failed_cases, key=_by_nodeid)
+        return FailureSummary(count=len(self.failed_cases), first=first)
+
+    def error_summary(self) -> ErrorSummary:
+        infrastructure = [entry for entry in self.errored_cases if entry.infrastructure]
+        in_tests = [entry for entry in self.errored_cases if not entry.infrastructure]
+        first = heapq.nsmallest(FIRST_ERRORS_PER_KIND, infrastructure, key=_by_nodeid)
+        first += heapq.nsmallest(FIRST_ERRORS_PER_KIND, in_tests, key=_by_nodeid)
+        first.sort(key=_by_nodeid)
+        return ErrorSummary(
+            count=len(self.errored_cases), infrastructure=len(infrastructure), first=first
+        )
+
+    def _flagged(self, safety: Mapping[str, Any]) -> None:
+        self.flagged += 1
+        for category in safety.get("categories") or ():
+            self.flags[category] = self.flags.get(category, 0) + 1
+
+    def usage_summary(self) -> UsageSummary:
+        """Sum the usage figures; the fast way when every record has all of them as numbers."""
+        usages = self.usages
+        try:
+            # fsum for the seconds: a plain float sum of 100,000 latencies drifts visibly.
+            sums = {
+                key: (math.fsum if key == "latency_s" else sum)(map(itemgetter(key), usages))
+                for key in USAGE_FIELDS
+            }
+        except (KeyError, TypeError):  # a figure missing or None somewhere: sum with care
+            sums = {
+                key: sum(value for usage in usages if (value := usage.get(key)))
+                for key in USAGE_FIELDS
+            }
+        prompt_tokens, completion_tokens = sums["prompt_tokens"], sums["completion_tokens"]
+        latency = sums["latency_s"]
+        if not math.isfinite(latency):
+            latency = math.fsum(
+                seconds
+                for usage in usages
+                if (seconds := _finite(usage.get("latency_s"))) is not None
+            )
+        return UsageSummary(
+            calls=int(sums["calls"]),
+            prompt_tokens=int(prompt_tokens),
+            completion_tokens=int(completion_tokens),
+            total_tokens=int(prompt_tokens + completion_tokens),
+            retries=int(sums["retries"]),
+            store_hits=int(sums["store_hits"]),
+            store_misses=int(sums["store_misses"]),
+            latency_s=float(latency),
+        )
+
+    def format_summary(self, settings: GateSettings) -> FormatSummary:
+        counts = Counter(self.format_checks)
+        checked = sum(counts.values())
+        valid = counts.get("valid", 0)
+        ordered = sorted(
+            (category for category, count in counts.items() if count),
+            key=lambda category: (_CATEGORY_ORDER.get(category, len(_CATEGORY_ORDER)), category),
+        )
+        categories = {category: counts[category] for category in ordered}
+        return FormatSummary(
+            checked=checked,
+            valid=valid,
+            invalid=checked - valid,
+            validity=valid / checked if checked else None,
+            threshold=settings.format_threshold,
+            categories=categories,
+            shares={category: count / checked for category, count in categories.items()},
+            finish_reasons=dict(
+                sorted(
+                    Counter(self.finish_reason_list).items(),
+                    key=lambda item: (-item[1], item[0]),
+                )
+            ),
+        )
+
+
+def _compare(
+    baseline: Mapping[str, Any],
+    source: str | None,
+    groups: list[GroupSummary],
+    format_summary: FormatSummary,
+    tally: _Tally,
+) -> BaselineComparison:
+    before_rates: dict[str, float | None] = {
+        str(group["name"]): group.get("pass_rate") for group in baseline.get("groups") or ()
+    }
+    for group in groups:
+        if group.name not in before_rates:
+            continue
+        counts = tally.groups[group.name]
+        group.baseline = _delta(
+            before_rates[group.name],
+            group.pass_rate,
+            counts.worsened,
+            counts.improved,
+            counts.paired,
+        )
+    before_format = baseline.get("format") or {}
+    before_validity = before_format.get("validity")
+    if before_validity is not None and format_summary.validity is not None:
+        format_summary.baseline = _delta(
+            before_validity,
+            format_summary.validity,
+            tally.format_worsened,
+            tally.format_improved,
+            tally.format_paired,
+        )
+    current_names = {group.name for group in groups}
+    run = baseline.get("run") or {}
+    return BaselineComparison(
+        source=source,
+        model=_optional_str(run.get("model")),
+        started=_optional_str(run.get("started")),
+        paired_cases=tally.paired_cases,
+        only_in_baseline=sorted(set(before_rates) - current_names),
+        only_in_current=sorted(current_names - set(before_rates)),
+    )
+
+
+def _delta(
+    before: float | None,
+    now: float | None,
+    worsened: int,
+    improved: int,
+    paired: int,
+) -> BaselineDelta:
+    """The figures of a change against the baseline; `gate.decide` gives its verdict."""
+    # Rounded so that 0.85 - 0.9 reads -0.05 in the JSON report, not -0.05000000000000004.
+    delta = None if before is None or now is None else round(now - before, 12)
+    p_value = mcnemar_one_sided(worsened, improved)
+    return BaselineDelta(
+        rate=before,
+        delta=delta,
+        p_value=p_value,
+        worsened=worsened,
+        improved=improved,
+        paired=paired,
+    )
+
+
+def _complete(record: Mapping[str, Any]) -> CaseRecord:
+    """`record` with every key of a case record, None for each it lacks."""
+    if "nodeid" not in record:
+        raise ValueError(f"a case record has no 'nodeid': {sorted(record)}")
+    return cast(CaseRecord, {**dict.fromkeys(RECORD_FIELDS), **record})
+
+
+def _by_nodeid(entry: FailureEntry | ErrorEntry) -> str:
+    return entry.nodeid
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def _finite(value: Any) -> float | None:
+    """A score as a float; None for anything that is not a finite number."""
+    if isinstance(value, (int, float)):
+        number = float(value)
+        if math.isfinite(number):
+            return number
+    return None
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,437 @@
+"""The report's data model: the dataclasses that hold every figure and verdict, gate settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TypedDict
+
+SCHEMA_VERSION = 1
+
+# What a verdict reads before `gate.decide` has set it; a finished report never shows it.
+UNDECIDED = "undecided"
+
+
+class _CaseContract(TypedDict):
+    nodeid: str
+    group: str
+    kind: str
+    outcome: str
+    category: str | None
+    finish_reason: str | None
+
+
+class CaseEntry(_CaseContract, total=False):
+    """One case as the report lists it, in record order.
+
+    The six contract keys are always there; the other five only when they hold something,
+    which keeps a 100,000-case JSON report small and quick to write and to read back.
+    """
+
+    error_type: str
+    message: str
+    scores: Mapping[str, float | None]  # shared with the record when every score is clean
+    judge_scores: list[float | None]
+    duration_s: float
+
+
+@dataclass
+class RunInfo:
+    """What was run, against which models, when and for how long."""
+
+    model: str | None
+    judge_model: str | None = None
+    moderation_model: str | None = None
+    started: str = field(default_factory=lambda: utc_timestamp())
+    duration_s: float = 0.0
+    record_mode: str | None = None
+    plugin_version: str | None = None
+    workers: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
+        fixed: dict[str, Any] = {
+            "model": self.model,
+            "judge_model": self.judge_model,
+            "moderation_model": self.moderation_model,
+            "started": self.started,
+            "duration_s": self.duration_s,
+            "record_mode": self.record_mode,
+            "plugin_version": self.plugin_version,
+            "workers": self.workers,
+            "interrupted": interrupted,
+        }
+        return {**{key: value for key, value in self.extra.items() if key not in fixed}, **fixed}
+
+
+@dataclass
+class Totals:
+    """Case counts over the whole run: every recorded case, and how each ended."""
+
+    cases: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cases": self.cases,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class ScoreSummary:
+    """One `llm_score` metric over a group's cases."""
+
+    mean: float
+    min: float
+    max: float
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "min": self.min, "max": self.max, "count": self.count}
+
+
+@dataclass
+class BaselineDelta:
+    """A rate against the baseline's: the change and the paired McNemar test on it."""
+
+    rate: float | None  # the baseline's pass rate (groups) or validity (format)
+    delta: float | None  # current minus baseline; None when either side has no rate
+    p_value: float  # one-sided exact McNemar, "the current run is worse"
+    worsened: int  # paired cases that passed (were valid) before and fail now
+    improved: int  # paired cases that failed before and pass now
+    paired: int  # cases in both runs that count on both sides
+    verdict: str = UNDECIDED  # "pass" | "fail" | "info" (nothing to compare), by gate.decide
+
+    def to_dict(self, rate_key: str) -> dict[str, Any]:
+        return {
+            rate_key: self.rate,
+            "delta": self.delta,
+            "p_value": self.p_value,
+            "worsened": self.worsened,
+            "improved": self.improved,
+            "paired": self.paired,
+            "verdict": self.verdict,
+        }
+
+
+@dataclass
+class GroupSummary:
+    """One metric, judge or safety group: its counts, rate, interval, limits and verdict."""
+
+    name: str
+    kind: str
+    cases: int
+    passed: int
+    failed: int
+    errors: int
+    pass_rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    threshold: float | None
+    verdict: str = UNDECIDED  # "pass" | "fail" | "info", set by gate.decide
+    max_unsafe: int | None = None
+    unsafe: int | None = None
+    min_score: float | None = None
+    mean_score: float | None = None
+    lowest_score: float | None = None
+    judged: int = 0
+    scores: dict[str, ScoreSummary] = field(default_factory=dict)
+    baseline: BaselineDelta | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "cases": self.cases,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "pass_rate": self.pass_rate,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "threshold": self.threshold,
+            "verdict": self.verdict,
+            "max_unsafe": self.max_unsafe,
+            "unsafe": self.unsafe,
+            "min_score": self.min_score,
+            "mean_score": self.mean_score,
+            "lowest_score": self.lowest_score,
+            "judged": self.judged,
+            "scores": {name: score.to_dict() for name, score in self.scores.items()},
+            "baseline": None if self.baseline is None else self.baseline.to_dict("pass_rate"),
+        }
+
+
+@dataclass
+class FormatSummary:
+    """Strict-format results of every `llm_json` check, by taxonomy category."""
+
+    checked: int
+    valid: int
+    invalid: int
+    validity: float | None
+    threshold: float
+    categories: dict[str, int]  # non-zero counts, in taxonomy order
+    shares: dict[str, float]  # each category's share of `checked`
+    finish_reasons: dict[str, int]  # cases by their last reply's finish_reason, most first
+    baseline: BaselineDelta | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "validity": self.validity,
+            "threshold": self.threshold,
+            "categories": dict(self.categories),
+            "shares": dict(self.shares),
+            "finish_reasons": dict(self.finish_reasons),
+            "baseline": None if self.baseline is None else self.baseline.to_dict("validity"),
+        }
+
+
+@dataclass
+class UsageSummary:
+    """Model calls and their cost, summed over every case."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    retries: int = 0
+    store_hits: int = 0
+    store_misses: int = 0
+    latency_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "retries": self.retries,
+            "store_hits": self.store_hits,
+            "store_misses": self.store_misses,
+            "latency_s": self.latency_s,
+        }
+
+
+@dataclass
+class SafetySummary:
+    """Moderation findings: flagged cases, and cases per category (names come from the data)."""
+
+    flagged: int = 0
+    categories: dict[str, int] = field(default_factory=dict)  # most flagged first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"flagged": self.flagged, "categories": dict(self.categories)}
+
+
+@dataclass
+class ErrorEntry:
+    """One errored case: what raised, and its message (at most 300 characters)."""
+
+    nodeid: str
+    group: str
+    error_type: str | None
+    message: str | None
+    infrastructure: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "group": self.group,
+            "error_type": self.error_type,
+            "message": self.message,
+            "infrastructure": self.infrastructure,
+        }
+
+
+@dataclass
+class ErrorSummary:
+    """Errored cases: all of them counted, the first few of each kind listed."""
+
+    count: int = 0
+    infrastructure: int = 0
+    first: list[ErrorEntry] = field(default_factory=list)
+
+    @property
+    def test_errors(self) -> int:
+        return self.count - self.infrastructure
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "infrastructure": self.infrastructure,
+            "test_errors": self.test_errors,
+            "first": [entry.to_dict() for entry in self.first],
+        }
+
+
+@dataclass
+class FailureEntry:
+    """One failed case, for the lists a reviewer reads first."""
+
+    nodeid: str
+    group: str
+    category: str | None
+    message: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "group": self.group,
+            "category": self.category,
+            "message": self.message,
+        }
+
+
+@dataclass
+class FailureSummary:
+    """Failed cases (model failures): all counted, the first few listed."""
+
+    count: int = 0
+    first: list[FailureEntry] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "first": [entry.to_dict() for entry in self.first]}
+
+
+@dataclass
+class BaselineComparison:
+    """Which earlier run this one is compared with, and the groups only one run has."""
+
+    source: str | None
+    model: str | None
+    started: str | None
+    paired_cases: int
+    only_in_baseline: list[str]
+    only_in_current: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "model": self.model,
+            "started": self.started,
+            "paired_cases": self.paired_cases,
+            "only_in_baseline": list(self.only_in_baseline),
+            "only_in_current": list(self.only_in_current),
+        }
+
+
+@dataclass
+class Report:
+    """Everything the renderers show and the gate judges; `to_dict()` is the JSON report."""
+
+    run: RunInfo
+    settings: GateSettings
+    totals: Totals
+    groups: list[GroupSummary]
+    format: FormatSummary
+    usage: UsageSummary
+    safety: SafetySummary
+    errors: ErrorSummary
+    failures: FailureSummary
+    cases: list[CaseEntry]
+    baseline: BaselineComparison | None = None
+    interrupted: bool = False
+    # Set by `gate.decide` once every figure is in; None while the gate rules read them.
+    gate_result: GateResult | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def gate(self) -> GateResult:
+        """The verdict and its reasons; there is none until `gate.decide` has run."""
+        if self.gate_result is None:
+            raise RuntimeError("the gate has not decided yet: a gate rule reads figures only")
+        return self.gate_result
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (docs/report.md lists its keys); `cases` is shared, not copied."""
+        gate = self.gate.to_dict()
+        gate["settings"] = self.settings.to_dict()
+        return {
+            "schema_version": self.schema_version,
+            "run": self.run.to_dict(interrupted=self.interrupted),
+            "gate": gate,
+            "totals": self.totals.to_dict(),
+            "groups": [group.to_dict() for group in self.groups],
+            "format": self.format.to_dict(),
+            "usage": self.usage.to_dict(),
+            "safety": self.safety.to_dict(),
+            "errors": self.errors.to_dict(),
+            "failures": self.failures.to_dict(),
+            "baseline": None if self.baseline is None else self.baseline.to_dict(),
+            "cases": self.cases,
+        }
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """ISO 8601 in UTC with a `Z`, e.g. `2024-05-14T09:30:00Z`; now when `moment` is None."""
+    moment = datetime.now(timezone.utc) if moment is None else moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    text = moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return text.replace("+00:00", "Z")
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema (Draft 2020-12) of the JSON report, shipped as `report_schema.json`."""
+    from importlib import resources
+
+    text = resources.files(__package__).joinpath("report_schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """The gate's limits, from `--llm-format-threshold`, `--llm-max-errors`, `--llm-max-drop`.
+
+    No defaults here: options.py builds it, the one place that knows them.
+    """
+
+    format_threshold: float
+    max_errors: int
+    max_drop: float
+    alpha: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.format_threshold <= 1.0:
+            raise ValueError(f"format_threshold must be within [0, 1], got {self.format_threshold}")
+        if self.max_errors < 0:
+            raise ValueError(f"max_errors must be 0 or more, got {self.max_errors}")
+        if not 0.0 <= self.max_drop <= 1.0:
+            raise ValueError(f"max_drop must be within [0, 1], got {self.max_drop}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"alpha must be within (0, 1), got {self.alpha}")
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "format_threshold": self.format_threshold,
+            "max_errors": self.max_errors,
+            "max_drop": self.max_drop,
+            "alpha": self.alpha,
+        }
+
+
+@dataclass
+class GateResult:
+    """The verdict: `passed` is True when every rule holds; one plain sentence per failure."""
+
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "promote" if self.passed else "block"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"passed": self.passed, "verdict": self.verdict, "reasons": list(self.reasons)}
