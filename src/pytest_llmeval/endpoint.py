@@ -208,11 +208,16 @@ class Endpoint:
                     except (errors.MistralError, errors.NoResponseError):
                         stats.take_pending()  # the SDK refused the answer: not recorded
                         raise
-                    except Exception:
-                        await self._save_answer(stats)  # ours failed on an accepted answer
-                        raise
-                    await self._save_answer(stats)
-                    return result
+                    except Exception as error:
+                        failure: Exception | None = error
+                    else:
+                        failure = None
+                # Saved once the slot is free: the write waits for the disk (fsync, 2 to 8 ms
+                # here), which is no reason to keep the next call from starting.
+                await self._save_answer(stats)
+                if failure is not None:
+                    raise failure  # ours failed on an answer the SDK accepted: it is kept
+                return result
             except (errors.MistralError, errors.NoResponseError) as error:
                 raise _api_error(error, endpoint, model, stats.attempts) from None
             finally:
