@@ -34,11 +34,11 @@ from throughput import (
     MODEL,
     Series,
     SimulatorProcess,
+    apply_conditions,
     bytecode_cache_option,
     bytecode_mode,
     closed_port_url,
     in_work_folder,
-    no_bytecode_cache,
     print_verdict,
     pytest_command,
     run_timed,
@@ -78,8 +78,7 @@ def measure(options: argparse.Namespace, work: Path) -> int:
     (suite / "conftest.py").write_text(SDK_PROBE, encoding="utf-8")
     store = work / "store"
     use_pycache(work / "pycache")
-    if options.no_bytecode_cache:
-        no_bytecode_cache()
+    apply_conditions(options)
     model_args = [f"--llm-model={MODEL}", f"--llm-store={store}"]
     print(
         f"{options.cases} cases + {judged} judged ({count} tests), best of {options.repeat},"

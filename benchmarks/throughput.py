@@ -61,6 +61,8 @@ _ISOLATED_ENV = (
 # outside the repository, so runs after the warm-up start warm as on a developer's machine.
 _PYCACHE: list[Path] = []
 _NO_BYTECODE: list[bool] = []
+# Arguments every measured pytest session gets (--without-hypothesis).
+_PYTEST_ARGS: list[str] = []
 
 FLOOR_SCRIPT = '''\
 """The floor: the same requests through the SDK's complete_async, C at a time, nothing else."""
@@ -194,15 +196,29 @@ def no_bytecode_cache() -> None:
 
 
 def bytecode_cache_option(parser: argparse.ArgumentParser) -> None:
+    """Adds --no-bytecode-cache and --without-hypothesis, the conditions of a measurement."""
     parser.add_argument(
         "--no-bytecode-cache",
         action="store_true",
         help="measure with PYTHONDONTWRITEBYTECODE=1 and no cache, as a fresh CI job",
     )
+    parser.add_argument(
+        "--without-hypothesis",
+        action="store_true",
+        help="pytest sessions run with -p no:hypothesispytest, as without the [hypothesis] extra",
+    )
+
+
+def apply_conditions(options: argparse.Namespace) -> None:
+    if options.no_bytecode_cache:
+        no_bytecode_cache()
+    if options.without_hypothesis:
+        _PYTEST_ARGS[:] = ["-p", "no:hypothesispytest"]
 
 
 def bytecode_mode() -> str:
-    return "no bytecode cache" if _NO_BYTECODE else "bytecode cached"
+    mode = "no bytecode cache" if _NO_BYTECODE else "bytecode cached"
+    return mode + (", hypothesis's plugin off" if _PYTEST_ARGS else "")
 
 
 def use_pycache(folder: Path) -> None:
@@ -332,7 +348,7 @@ class Series:
 
 
 def pytest_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *_PYTEST_ARGS, *args]
 
 
 # -- this benchmark ------------------------------------------------------------------------
@@ -385,8 +401,7 @@ def measure(options: argparse.Namespace, work: Path) -> int:
     floor_script = work / "floor.py"
     floor_script.write_text(FLOOR_SCRIPT, encoding="utf-8")
     use_pycache(work / "pycache")
-    if options.no_bytecode_cache:
-        no_bytecode_cache()
+    apply_conditions(options)
     print(
         f"{count} cases, simulator latency {latency:g} s, concurrency {concurrency},"
         f" best of {options.repeat}, {bytecode_mode()}; work folder {work}",
@@ -511,6 +526,16 @@ def print_verdict(measured: Series, base: Series, pair: str, target: str, limit:
     shown = ", ".join(f"{value:.2f}" for value in pairs)
     median = statistics.median(pairs)
     print(f"{pair}, run by run: {shown} (median {median:.2f})")
+    cpu_pairs = [
+        run.cpu_s / other.cpu_s
+        for run, other in zip(measured.runs, base.runs, strict=True)
+        if other.cpu_s > 0
+    ]
+    if cpu_pairs:  # CPU time moves less than wall time when other work shares the machine
+        cpu_shown = ", ".join(f"{value:.2f}" for value in cpu_pairs)
+        print(
+            f"{pair}, CPU time run by run: {cpu_shown} (median {statistics.median(cpu_pairs):.2f})"
+        )
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, {bytecode_mode()}")
     print(
         f"target: {target}: median {median:.3f} x (best against best"
