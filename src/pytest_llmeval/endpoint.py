@@ -25,6 +25,7 @@ from .replay.replayer import RecordMode, Replayer
 from .replay.store import ReplayStore
 from .reply import ModelInfo, Reply, Usage, read_chat_body
 from .retry import RetryPolicy
+from .sdk_body import chat_body
 
 if TYPE_CHECKING:
     import httpx2
@@ -247,11 +248,16 @@ class Endpoint:
                         # The SDK refused the answer, or it holds nothing to test: not recorded.
                         stats.take_pending()
                         raise
-                    except Exception:
-                        await self._save_answer(stats)  # ours failed on an accepted answer
-                        raise
-                    await self._save_answer(stats)
-                    return result
+                    except Exception as error:
+                        failure: Exception | None = error
+                    else:
+                        failure = None
+                # Saved once the slot is free: the write waits for the disk (fsync, 2 to 8 ms
+                # here), which is no reason to keep the next call from starting.
+                await self._save_answer(stats)
+                if failure is not None:
+                    raise failure  # ours failed on an answer the SDK accepted: it is kept
+                return result
             except (errors.MistralError, errors.NoResponseError) as error:
                 raise _api_error(error, endpoint, model, stats.attempts) from None
             finally:
@@ -450,24 +456,10 @@ _CHAT_PATH = "/v1/chat/completions"
 def _chat_request(
     model: str, messages: list[dict[str, Any]], params: Mapping[str, Any]
 ) -> StoreRequest | None:
-    """The store's view of the body `chat.complete_async` sends for these arguments.
-
-    Built without the SDK's request model: the arguments as JSON, with the one default the
-    SDK always adds (`"stream": false`). This is a guess, and a safe one. For plain JSON
-    arguments (dicts with string keys, lists, strings, numbers, booleans, None: exactly
-    these types) the SDK's serialization depends only on their JSON value, and serializing
-    its own output again changes nothing; so if this body is one the SDK once sent (a
-    recording has its digest), the SDK sends exactly this body for these arguments too.
-    A guess the SDK would not make finds no recording, and the call takes the SDK's path.
-    Anything else (an SDK model object, a tuple, an int dict key, `model=` or `messages=`
-    among the parameters) is not guessed at.
-    """
-    if "model" in params or "messages" in params:
-        return None  # the SDK refuses a second value for its own arguments
-    if not plain_json(messages) or not plain_json(params):
-        return None
-    body: dict[str, Any] = {"stream": False, **params, "model": model, "messages": messages}
-    return StoreRequest("POST", _CHAT_PATH, body=body)
+    """The store's view of the body `chat.complete_async` sends for these arguments
+    (`sdk_body.chat_body`), or None where it is not worked out without the SDK."""
+    body = chat_body(model, messages, params)
+    return None if body is None else StoreRequest("POST", _CHAT_PATH, body=body)
 
 
 def _has_key(request: StoreRequest) -> bool:
