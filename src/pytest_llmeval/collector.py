@@ -152,6 +152,7 @@ class ReportCollector:
             ),
             extra_rules=extra,
             interrupted=pytest_status == pytest.ExitCode.INTERRUPTED,
+            prices=settings.prices,
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
         self._write(self.report)

@@ -10,6 +10,7 @@ from operator import itemgetter
 from typing import Any, cast
 
 from ..categories import CATEGORIES
+from ..pricing import PriceTable, estimate
 from ..records import MESSAGE_LIMIT, RECORD_FIELDS, USAGE_FIELDS, CaseRecord, clip
 from .baseline import baseline_case_index, check_baseline, garbage_collector_paused
 from .gate import GateRule, decide
@@ -52,12 +53,14 @@ def build_report(
     baseline_source: str | None = None,
     extra_rules: Sequence[GateRule] = (),
     interrupted: bool = False,
+    prices: PriceTable | None = None,
 ) -> Report:
     """The report of `records`: every figure, then every verdict by `gate.decide`.
 
     `baseline` is an earlier JSON report (from `baseline.load_baseline`); `baseline_source` names it
     in the report. `extra_rules` run after the built-in gate rules. With `interrupted`, the
-    report covers the cases that finished and the gate fails for that reason.
+    report covers the cases that finished and the gate fails for that reason. With `prices`,
+    the usage carries the estimated cost of every model's tokens.
     """
     baseline_cases: dict[str, tuple[str, str | None]] = {}
     with garbage_collector_paused():
@@ -84,7 +87,7 @@ def build_report(
         ),
         groups=groups,
         format=format_summary,
-        usage=tally.usage_summary(),
+        usage=tally.usage_summary(prices),
         safety=SafetySummary(
             flagged=tally.flagged,
             categories=dict(sorted(tally.flags.items(), key=lambda item: (-item[1], item[0]))),
@@ -385,8 +388,9 @@ class _Tally:
         for category in safety.get("categories") or ():
             self.flags[category] = self.flags.get(category, 0) + 1
 
-    def usage_summary(self) -> UsageSummary:
-        """Sum the usage figures; the fast way when every record has all of them as numbers."""
+    def usage_summary(self, prices: PriceTable | None = None) -> UsageSummary:
+        """Sum the usage figures; the fast way when every record has all of them as numbers.
+        With `prices`, the tokens of each model priced (`pricing.estimate`)."""
         usages = self.usages
         try:
             # fsum for the seconds: a plain float sum of 100,000 latencies drifts visibly.
@@ -407,6 +411,7 @@ class _Tally:
                 for usage in usages
                 if (seconds := _finite(usage.get("latency_s"))) is not None
             )
+        by_model = _tokens_by_model(usages)
         return UsageSummary(
             calls=int(sums["calls"]),
             prompt_tokens=int(prompt_tokens),
@@ -416,6 +421,8 @@ class _Tally:
             store_hits=int(sums["store_hits"]),
             store_misses=int(sums["store_misses"]),
             latency_s=float(latency),
+            by_model=by_model,
+            cost=None if prices is None else estimate(prices, by_model),
         )
 
     def format_summary(self, settings: GateSettings) -> FormatSummary:
@@ -506,6 +513,24 @@ def _delta(
         improved=improved,
         paired=paired,
     )
+
+
+def _tokens_by_model(usages: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Each model's (prompt, completion) tokens over every case; malformed entries skipped."""
+    totals: dict[str, list[int]] = {}
+    for usage in usages:
+        by_model = usage.get("by_model")
+        if not by_model or not isinstance(by_model, Mapping):
+            continue
+        for model, pair in by_model.items():
+            try:
+                prompt, completion = (int(count) for count in pair)
+            except (TypeError, ValueError):
+                continue
+            total = totals.setdefault(str(model), [0, 0])
+            total[0] += prompt
+            total[1] += completion
+    return {model: (prompt, completion) for model, (prompt, completion) in sorted(totals.items())}
 
 
 def _complete(record: Mapping[str, Any]) -> CaseRecord:
