@@ -153,8 +153,11 @@ def test_the_cost_is_estimated_in_the_terminal_and_the_json_report(
     assert f"Cost: est. {dollars} at list prices of {checked}" in live
     assert "replayed" not in live
 
+    # Replayed under xdist: each worker's per-model tokens reach the controller's report.
     replayed = squeezed(
-        gate_section(pytester.runpytest(*run_args, "--llm-record-mode=none").stdout.lines)
+        gate_section(
+            pytester.runpytest(*run_args, "--llm-record-mode=none", "-n", "2").stdout.lines
+        )
     )
     assert (
         f"Cost: est. {dollars} at list prices of {checked}; the 3 replayed calls cost nothing now"

@@ -302,3 +302,18 @@ def test_terminal_plurals_and_the_cost_line() -> None:
     ) in text
     assert "  mistral-small-2506: 1000000 prompt + 0 completion tokens, est. $0.1000" in text
     assert "Cost: est. $0.1000" in markdown(report)
+
+
+def test_terminal_narrow_layout_lists_each_baseline_comparison_under_the_table() -> None:
+    baseline = json.loads(json_text(build(run_of("PPPPPPPPPF") + run_of("PPPPPPPPFF", "tone"))))
+    report = build(
+        run_of("FFPPPPPPPP") + run_of("PPPPPPPPPP", "tone"),
+        baseline=baseline,
+        baseline_source="main.json",
+    )
+    lines = terminal_lines(report)
+    at = lines.index("Against the baseline:")
+    assert lines[at + 1 : at + 3] == [
+        "  tone: 0.80 → 1.00, 0 cases worse, 2 better",
+        "  triage: 0.90 → 0.80 (p=0.5), 2 cases worse, 1 better",
+    ]
