@@ -89,7 +89,7 @@ def _group_table_lines(report: Report, width: int) -> list[str]:
     if not report.groups:
         return []
     if width >= FULL_TABLE_WIDTH:
-        full = _table(_group_rows(report, _plain), _GROUP_HEADERS, "simple")
+        full = _group_table(report, _plain, "simple")
         if fits(full, width):
             return ["", *full]
     rows = [
@@ -193,7 +193,7 @@ def markdown(report: Report) -> str:
         out += [f"- {_md(reason)}" for reason in report.gate.reasons]
     if report.groups:
         out += ["", "### Groups", ""]
-        out += _table(_group_rows(report, _md), _GROUP_HEADERS, "github")
+        out += _group_table(report, _md, "github")
     format_lines = _format_section(report, _md, "github")
     if format_lines:
         out += ["", "### Strict JSON format", *format_lines]
@@ -280,6 +280,20 @@ _GROUP_HEADERS = [
     "worse/better",
     "verdict",
 ]
+
+
+# The group table's baseline columns, left out when no group was compared with a baseline.
+_BASELINE_COLUMNS = ("baseline → now", "worse/better")
+
+
+def _group_table(report: Report, text: _Escape, style: str) -> list[str]:
+    """Every column of the group table; the baseline's only when a group has a baseline."""
+    rows, headers = _group_rows(report, text), _GROUP_HEADERS
+    if not any(group.baseline is not None for group in report.groups):
+        keep = [index for index, name in enumerate(headers) if name not in _BASELINE_COLUMNS]
+        rows = [[row[index] for index in keep] for row in rows]
+        headers = [headers[index] for index in keep]
+    return _table(rows, headers, style)
 
 
 def _group_rows(report: Report, text: _Escape) -> list[list[str]]:
