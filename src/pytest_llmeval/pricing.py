@@ -125,3 +125,21 @@ def estimate(table: PriceTable, tokens: Mapping[str, tuple[int, int]]) -> CostEs
         else:
             by_model[model] = price.cost(prompt_tokens, completion_tokens)
     return CostEstimate(sum(by_model.values()), by_model, tuple(unpriced), table.checked)
+
+
+def tokens_by_model(maps: Iterable[Any]) -> dict[str, tuple[int, int]]:
+    """Each model's (prompt, completion) tokens summed over the cases' `usage.by_model` maps
+    (model -> [prompt, completion]); an entry that is not such a map or pair is skipped."""
+    totals: dict[str, list[int]] = {}
+    for by_model in maps:
+        if not by_model or not isinstance(by_model, Mapping):
+            continue
+        for model, pair in by_model.items():
+            try:
+                prompt, completion = (int(count) for count in pair)
+            except (TypeError, ValueError):
+                continue
+            total = totals.setdefault(str(model), [0, 0])
+            total[0] += prompt
+            total[1] += completion
+    return {model: (prompt, completion) for model, (prompt, completion) in sorted(totals.items())}

@@ -12,7 +12,7 @@ from typing import Any, cast
 from ..categories import CATEGORIES
 from ..clusters import failure_clusters
 from ..messages import prompt_text
-from ..pricing import PriceTable, estimate
+from ..pricing import PriceTable, estimate, tokens_by_model
 from ..records import (
     MESSAGE_LIMIT,
     RECORD_FIELDS,
@@ -29,6 +29,7 @@ from .model import (
     Calibration,
     CaseEntry,
     DataSummary,
+    EndpointDown,
     ErrorEntry,
     ErrorSummary,
     FailureEntry,
@@ -116,8 +117,20 @@ def build_report(
         judge_format=tally.judge_format_summary(),
         data=data,
         clusters=[dict(cluster) for cluster in failure_clusters(records)],
+        endpoint_down=_endpoint_down(tally.errored_cases),
+        store_problems=sorted(tally.store_problems),
     )
     return decide(report, extra_rules)
+
+
+def _endpoint_down(errors: Sequence[ErrorEntry]) -> EndpointDown | None:
+    """The dead endpoint, from the errors of the calls its open circuit stopped."""
+    down = [entry for entry in errors if entry.error_type == "EndpointDownError"]
+    if not down:
+        return None
+    # The message starts with the URL: "http://host:port is down (...)".
+    url = min(down, key=_by_nodeid).message or ""
+    return EndpointDown(url=url.split(" is down", 1)[0], cases=len(down))
 
 
 class _GroupTally:
@@ -345,6 +358,7 @@ class _Tally:
         self.format_worsened = 0
         self.format_improved = 0
         self.judge_checks: list[str] = []
+        self.store_problems: dict[str, None] = {}  # distinct, in order of arrival
 
     def add_all(self, records: Iterable[CaseRecord]) -> None:
         """Tally every record in one pass.
@@ -387,6 +401,8 @@ class _Tally:
                 judge_checks = record["judge_checks"]
                 comparisons = record["comparisons"]
                 position_bias = record["position_bias"]
+                if record["store_problem"] is not None:
+                    self.store_problems.setdefault(str(record["store_problem"]), None)
             except KeyError:
                 self.add_all([_complete(record)])
                 continue
@@ -549,7 +565,7 @@ class _Tally:
                 for usage in usages
                 if (seconds := _finite(usage.get("latency_s"))) is not None
             )
-        by_model = _tokens_by_model(usages)
+        by_model = tokens_by_model(usage.get("by_model") for usage in usages)
         return UsageSummary(
             calls=int(sums["calls"]),
             prompt_tokens=int(prompt_tokens),
@@ -710,24 +726,6 @@ def _delta(
         improved=improved,
         paired=paired,
     )
-
-
-def _tokens_by_model(usages: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
-    """Each model's (prompt, completion) tokens over every case; malformed entries skipped."""
-    totals: dict[str, list[int]] = {}
-    for usage in usages:
-        by_model = usage.get("by_model")
-        if not by_model or not isinstance(by_model, Mapping):
-            continue
-        for model, pair in by_model.items():
-            try:
-                prompt, completion = (int(count) for count in pair)
-            except (TypeError, ValueError):
-                continue
-            total = totals.setdefault(str(model), [0, 0])
-            total[0] += prompt
-            total[1] += completion
-    return {model: (prompt, completion) for model, (prompt, completion) in sorted(totals.items())}
 
 
 def _add_exchange(case: CaseEntry, request: Any, output: Any) -> None:

@@ -74,6 +74,7 @@ def terminal_lines(report: Report, view: TerminalView = TerminalView()) -> list[
     lines += _cluster_lines(report, _plain, "simple")
     lines += _failed_case_lines(report, view.verbosity)
     lines += _error_lines(report, view.verbosity)
+    lines += _run_condition_lines(report, _plain)
     baseline = _baseline_lines(report, _plain)
     if baseline:
         lines += ["", *baseline]
@@ -134,12 +135,9 @@ def _failed_case_lines(report: Report, verbosity: int) -> list[str]:
     if not failures.count:
         return []
     if verbosity > 0:
-        every = sorted(
-            (case for case in report.cases if case["outcome"] == "failed"),
-            key=lambda case: case["nodeid"],
-        )
         shown = [
-            (case["nodeid"], case["group"], case["category"], case.get("message")) for case in every
+            (case["nodeid"], case["group"], case["category"], case.get("message"))
+            for case in _every_case(report, "failed")
         ]
     else:
         shown = [
@@ -268,6 +266,11 @@ def markdown(report: Report) -> str:
             for entry in report.errors.first[:MARKDOWN_ERRORS_SHOWN]
         ]
         out += _table(rows, ["case", "kind", "error"], "github")
+    conditions = _run_condition_lines(report, _md)
+    if conditions:
+        out += ["", "### Endpoint and store"]
+        for line in conditions[1:]:  # one paragraph each: Markdown would join adjacent lines
+            out += ["", line]
     baseline = _baseline_lines(report, _md)
     if baseline:
         out += ["", "### Baseline"]
@@ -620,6 +623,19 @@ def _rule_outcome(comparison: BaselineDelta, alpha: float, max_drop: float) -> s
     if "max_drop" in held:
         reasons.append(f"within --llm-max-drop {max_drop:.2f}")
     return "held back: " + ", ".join(reasons)
+
+
+def _run_condition_lines(report: Report, escape: _Escape) -> list[str]:
+    """One line each for a dead endpoint and the store's problems (empty when neither)."""
+    lines: list[str] = []
+    down = report.endpoint_down
+    if down is not None:
+        lines.append(
+            f"Endpoint down: {escape(down.url)} refused connections;"
+            f" {plural(down.cases, 'case')} failed at once without waiting for it"
+        )
+    lines += [f"Store: {escape(problem)}" for problem in report.store_problems]
+    return ["", *lines] if lines else []
 
 
 def _usage_line(report: Report) -> str:
