@@ -41,6 +41,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # CI=true (set by CI itself) would switch the record mode to "none" in every inner run.
     for name in _ISOLATED_ENV:
         monkeypatch.delenv(name, raising=False)
+    # Inner runs see a wide terminal, so a test can match a whole line of the report; the
+    # tests of the report's width set COLUMNS themselves.
+    monkeypatch.setenv("COLUMNS", "200")
 
 
 @pytest.fixture

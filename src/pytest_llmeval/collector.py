@@ -137,9 +137,16 @@ class ReportCollector:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self._warning is not None:
             terminalreporter.write_line(f"llmeval: warning: {self._warning}", yellow=True)
-        lines = self.terminal_lines()
+        writer = terminalreporter._tw  # pytest's TerminalWriter: its width and its colours
+        verbosity = int(self.config.getoption("verbose", 0) or 0)
+        lines = self.terminal_lines(
+            width=int(writer.fullwidth),
+            verbosity=verbosity,
+            colour=lambda text, colour: str(writer.markup(text, **{colour: True, "bold": True})),
+        )
         if lines:
-            terminalreporter.section("llmeval gate report")
+            if verbosity > -2:  # -qq: the verdict line alone
+                terminalreporter.section("llmeval gate report")
             for line in lines:
                 terminalreporter.write_line(line)
         for problem in self.write_problems:
@@ -273,11 +280,13 @@ class ReportCollector:
             extra_rules=extra,
             interrupted=pytest_status == pytest.ExitCode.INTERRUPTED,
             data=self._training_data(records),
+            prices=settings.prices,
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
         self._write(self.report)
         self._export_failures(records)
         self._append_ledger(self.report, records)
+        self._add_junit_properties(self.report)
         return exit_status(
             pytest_status,
             gate_passed=self.report.gate.passed,
@@ -374,13 +383,46 @@ class ReportCollector:
         except OSError as error:
             self.notes.append(f"llmeval: the ledger {settings.ledger} was not written: {error}")
 
-    def terminal_lines(self) -> list[str]:
+    def _add_junit_properties(self, report: Report) -> None:
+        """The verdict and its reasons as `<testsuite>` properties of `--junitxml`: this
+        hook runs before junitxml's own sessionfinish writes the file (tryfirst)."""
+        from _pytest.junitxml import xml_key  # pytest names the LogXML object no other way
+
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        for name, value in junit_gate_properties(report):
+            xml.add_global_property(name, self._scrub(value))
+
+    def terminal_lines(
+        self,
+        *,
+        width: int = 80,
+        verbosity: int = 0,
+        colour: Callable[[str, str], str] | None = None,
+    ) -> list[str]:
         if self.report is None:
             return []
-        from .report.render import terminal_lines
+        from .report.render import TerminalView, terminal_lines
 
-        lines = [self._scrub(line) for line in terminal_lines(self.report)]
+        view = TerminalView(width, verbosity, colour) if colour else TerminalView(width, verbosity)
+        lines = [self._scrub(line) for line in terminal_lines(self.report, view)]
         return lines + [self._scrub(note) for note in self.notes]
+
+
+def junit_gate_properties(report: Report) -> list[tuple[str, str]]:
+    """The gate as JUnit XML properties: `llmeval_gate_verdict` (promote | block),
+    `llmeval_gate_passed` (true | false), and `llmeval_gate_reason_1`, `_2`, ... in order."""
+    gate = report.gate
+    properties = [
+        ("llmeval_gate_verdict", gate.verdict),
+        ("llmeval_gate_passed", "true" if gate.passed else "false"),
+        ("llmeval_gate_reasons", str(len(gate.reasons))),
+    ]
+    properties += [
+        (f"llmeval_gate_reason_{number}", reason) for number, reason in enumerate(gate.reasons, 1)
+    ]
+    return properties
 
 
 def _no_cards(model_id: str) -> Mapping[str, Any]:

@@ -547,6 +547,7 @@ def _add_usage(reply: Reply, recorder: CaseRecorder | None, *, of_model_under_te
             completion_tokens=reply.usage.completion_tokens,
             latency_s=reply.latency_s if of_model_under_test else 0.0,
             finish_reason=reply.finish_reason if of_model_under_test else None,
+            model=reply.model,
         )
     return reply
 

@@ -46,6 +46,8 @@ def ledger_entry(
         "format_validity": (report.get("format") or {}).get("validity"),
         "verdict": gate.get("verdict"),
         "report": report_path,
+        "tokens": (usage := report.get("usage") or {}).get("total_tokens"),
+        "estimated_usd": (usage.get("cost") or {}).get("estimated_usd"),
     }
 
 

@@ -17,6 +17,7 @@ from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .endpoint import EndpointSettings
+    from .pricing import PriceTable
 
 T = TypeVar("T")
 
@@ -44,6 +45,9 @@ LEDGER = "--llm-ledger"
 EXPORT_FAILURES = "--llm-export-failures"
 ALPHA = "--llm-alpha"
 REPEAT = "--llm-repeat"
+
+# The ini key (no option) of price lines that extend or override the shipped price table.
+PRICES_INI = "llm_prices"
 
 
 class OptionError(ValueError):
@@ -294,6 +298,13 @@ def add_options(parser: pytest.Parser) -> None:
                 help=option.help + shown,
             )
             parser.addini(option.ini, option.help + shown, default=None)
+    parser.addini(
+        PRICES_INI,
+        "model prices for the cost estimate, one 'MODEL = INPUT OUTPUT' a line, USD per "
+        "million tokens; extends or overrides the shipped table",
+        type="linelist",
+        default=[],
+    )
 
 
 @dataclass(frozen=True)
@@ -320,6 +331,7 @@ class Settings:
     ledger: Path | None  # None: --llm-ledger=none
     export_failures: Path | None
     baseline_from_ledger: bool  # --llm-baseline=ledger:last-passed
+    prices: PriceTable
     repeat: int = 1
 
 
@@ -407,6 +419,35 @@ def read_settings(config: pytest.Config) -> Settings:
         export_failures=path(EXPORT_FAILURES),
         baseline_from_ledger=from_ledger,
         repeat=required(REPEAT, positive_int),
+        prices=price_table(config),
+    )
+
+
+def price_table(config: pytest.Config) -> PriceTable:
+    """The shipped price table with the `llm_prices` lines of the ini file; a bad line is a
+    usage error naming the file, the line and what to write."""
+    from .pricing import PriceError, shipped_table
+
+    lines = [str(line) for line in config.getini(PRICES_INI)]
+    try:
+        return shipped_table().with_overrides(lines)
+    except PriceError as error:
+        where = config.inipath or config.rootpath
+        line = _line_number(config.inipath, error.line)
+        at = f", line {line}" if line else ""
+        raise pytest.UsageError(f"{PRICES_INI} in {where}{at}: {error}") from None
+
+
+def _line_number(path: Path | None, text: str) -> int | None:
+    """The first line of `path` that holds `text`, to point at a bad ini value; None if none."""
+    if path is None or not text:
+        return None
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return next(
+        (number for number, line in enumerate(content.splitlines(), 1) if text in line), None
     )
 
 

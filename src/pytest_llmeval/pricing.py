@@ -13,6 +13,10 @@ from typing import Any
 class PriceError(ValueError):
     """A line of the `llm_prices` ini key that is not `MODEL = INPUT OUTPUT`."""
 
+    def __init__(self, message: str, line: str) -> None:
+        super().__init__(message)
+        self.line = line  # the line as written, to find it in the ini file
+
 
 @dataclass(frozen=True)
 class Price:
@@ -66,14 +70,15 @@ def parse_price_line(text: str) -> tuple[str, Price]:
     if not sep or not model.strip() or len(parts) != 2:
         raise PriceError(
             f"{text!r} is not a price; write MODEL = INPUT OUTPUT in USD per million tokens,"
-            " e.g. 'ft:open-mistral-7b = 0.25 0.25'"
+            " e.g. 'ft:open-mistral-7b = 0.25 0.25'",
+            text,
         )
     try:
         values = [float(part) for part in parts]
     except ValueError:
-        raise PriceError(f"{text!r}: the prices must be numbers, e.g. 0.25 0.25") from None
+        raise PriceError(f"{text!r}: the prices must be numbers, e.g. 0.25 0.25", text) from None
     if any(not math.isfinite(value) or value < 0 for value in values):
-        raise PriceError(f"{text!r}: a price is a number of 0 or more")
+        raise PriceError(f"{text!r}: a price is a number of 0 or more", text)
     key = model.strip()
     return key.split(":")[1] if key.startswith("ft:") and ":" in key else key, Price(*values)
 
@@ -99,6 +104,15 @@ class CostEstimate:
     unpriced: tuple[str, ...] = ()
     checked: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        """`usage.cost` of the JSON report."""
+        return {
+            "estimated_usd": self.total_usd,
+            "by_model": dict(self.by_model),
+            "unpriced": list(self.unpriced),
+            "prices_checked": self.checked,
+        }
+
 
 def estimate(table: PriceTable, tokens: Mapping[str, tuple[int, int]]) -> CostEstimate:
     """The cost of `tokens` (model id -> (prompt tokens, completion tokens))."""
@@ -111,3 +125,21 @@ def estimate(table: PriceTable, tokens: Mapping[str, tuple[int, int]]) -> CostEs
         else:
             by_model[model] = price.cost(prompt_tokens, completion_tokens)
     return CostEstimate(sum(by_model.values()), by_model, tuple(unpriced), table.checked)
+
+
+def tokens_by_model(maps: Iterable[Any]) -> dict[str, tuple[int, int]]:
+    """Each model's (prompt, completion) tokens summed over the cases' `usage.by_model` maps
+    (model -> [prompt, completion]); an entry that is not such a map or pair is skipped."""
+    totals: dict[str, list[int]] = {}
+    for by_model in maps:
+        if not by_model or not isinstance(by_model, Mapping):
+            continue
+        for model, pair in by_model.items():
+            try:
+                prompt, completion = (int(count) for count in pair)
+            except (TypeError, ValueError):
+                continue
+            total = totals.setdefault(str(model), [0, 0])
+            total[0] += prompt
+            total[1] += completion
+    return {model: (prompt, completion) for model, (prompt, completion) in sorted(totals.items())}

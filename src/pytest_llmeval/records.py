@@ -33,6 +33,9 @@ class CaseUsage(TypedDict):
     latency_s: float
     store_hits: int
     store_misses: int
+    # Model id (as the reply names it) -> [prompt tokens, completion tokens]: the model under
+    # test and the judge priced apart (`pricing.estimate`).
+    by_model: dict[str, list[int]]
 
 
 class CaseSafety(TypedDict):
@@ -96,7 +99,8 @@ class CaseRecord(TypedDict):
 
 # Every key of a case record, in the order it is defined.
 RECORD_FIELDS: tuple[str, ...] = tuple(CaseRecord.__annotations__)
-USAGE_FIELDS: tuple[str, ...] = tuple(CaseUsage.__annotations__)
+# The usage figures the report sums (every one but the per-model map).
+USAGE_FIELDS: tuple[str, ...] = tuple(key for key in CaseUsage.__annotations__ if key != "by_model")
 
 
 class Outcome(NamedTuple):
@@ -177,6 +181,7 @@ class CaseRecorder:
     latency_s: float = 0.0
     store_hits: int = 0
     store_misses: int = 0
+    tokens_by_model: dict[str, list[int]] = field(default_factory=dict)
     finish_reason: str | None = None
     format_checks: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
@@ -240,11 +245,17 @@ class CaseRecorder:
         completion_tokens: int,
         latency_s: float,
         finish_reason: str | None,
+        model: str | None = None,
     ) -> None:
-        """Adds a completed chat's tokens and latency; the model under test's finish reason."""
+        """Adds a completed chat's tokens (also under `model`, for the cost) and latency; the
+        model under test's finish reason."""
         with self._lock:
             self.prompt_tokens += prompt_tokens
             self.completion_tokens += completion_tokens
+            if model is not None:
+                tokens = self.tokens_by_model.setdefault(model, [0, 0])
+                tokens[0] += prompt_tokens
+                tokens[1] += completion_tokens
             self.latency_s += latency_s
             if finish_reason is not None:
                 self.finish_reason = finish_reason
@@ -314,6 +325,7 @@ class CaseRecorder:
                     "latency_s": round(self.latency_s, 6),
                     "store_hits": self.store_hits,
                     "store_misses": self.store_misses,
+                    "by_model": {model: list(pair) for model, pair in self.tokens_by_model.items()},
                 },
                 "threshold": self.settings.threshold,
                 "min_score": self.settings.min_score,

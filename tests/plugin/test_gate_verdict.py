@@ -256,7 +256,11 @@ def test_an_info_groups_drop_is_shown_and_never_gates(
     result = baseline_run(pytester, failing=8, threshold=None, flags=flags)
     assert result.ret == 0
     result.stdout.fnmatch_lines(
-        ["*triage*−0.40 (p=0.0039)*info*", "*not gated (info group)*", "llmeval gate: PROMOTE"]
+        [
+            "*triage*1.00 → 0.60 (p=0.0039)*info*",
+            "*not gated (info group)*",
+            "llmeval gate: PROMOTE",
+        ]
     )
 
 

@@ -14,7 +14,7 @@ from pytest_llmeval.judge import policy_schema, preference_schema
 from pytest_llmeval.moderation import ModerationResult
 from pytest_llmeval.report.build import build_report
 from pytest_llmeval.report.model import RunInfo
-from pytest_llmeval.report.render import markdown, terminal_lines
+from pytest_llmeval.report.render import TerminalView, markdown, terminal_lines
 from pytest_llmeval.report.stats import cohen_kappa
 from pytest_llmeval.simulator.script import load_script, moderation_result
 from pytest_llmeval.strict_json import parse_json
@@ -83,7 +83,7 @@ def test_position_bias_and_judge_format_are_summed_and_rendered() -> None:
         "valid": 3,
         "categories": {"no_json_start": 1},
     }
-    lines = terminal_lines(report)
+    lines = terminal_lines(report, TerminalView(width=200))
     # Humans 5, 3 and judge 5, 4: p_o = 1/2, p_e = 1/4 (only 5 is shared), kappa = 1/3.
     assert "helpfulness: judge agrees with humans on 1 of 2 labelled cases, kappa 0.33" in lines
     assert "helpfulness: position bias in 1 of 3 comparisons (the two orders disagreed: a tie)" in (

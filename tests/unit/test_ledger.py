@@ -97,6 +97,7 @@ def test_an_entry_names_models_datasets_groups_validity_and_verdict(tmp_path: Pa
         "gate": {"passed": True, "verdict": "promote", "reasons": []},
         "groups": [{"name": "triage", "pass_rate": 0.9}],
         "format": {"validity": 1.0},
+        "usage": {"total_tokens": 1200, "cost": {"estimated_usd": 0.0042}},
     }
 
     entry = ledger_entry(
@@ -113,6 +114,7 @@ def test_an_entry_names_models_datasets_groups_validity_and_verdict(tmp_path: Pa
     assert entry["datasets"]["tickets.jsonl"] == hashlib.sha256(b'{"input": "a"}\n').hexdigest()
     assert entry["groups"] == {"triage": 0.9}
     assert (entry["format_validity"], entry["verdict"]) == (1.0, "promote")
+    assert (entry["tokens"], entry["estimated_usd"]) == (1200, 0.0042)
     assert len(entry["run_id"]) == 32
     assert file_sha256(tmp_path / "missing") is None
 

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from pytest_llmeval.errors import BaselineError
+from pytest_llmeval.pricing import Price, PriceTable
 from pytest_llmeval.report.baseline import load_baseline
 from pytest_llmeval.report.build import build_report
 from pytest_llmeval.report.model import GateSettings, Report, RunInfo, report_schema, utc_timestamp
@@ -146,6 +147,34 @@ def test_usage_is_summed_over_records() -> None:
         "store_hits": 3,
         "store_misses": 1,
         "latency_s": 1.75,
+        "by_model": {},
+        "cost": None,
+    }
+
+
+def test_tokens_are_counted_and_priced_per_model() -> None:
+    records = run_of("PP")
+    records[0]["usage"]["by_model"] = {
+        "mistral-small-2506": [1000, 500],
+        "mistral-large-2411": [200, 100],
+    }
+    records[1]["usage"]["by_model"] = {"mistral-small-2506": [1000, 500], "mine": [5, 5]}
+    table = PriceTable(
+        {"mistral-small": Price(0.1, 0.3), "mistral-large": Price(2.0, 6.0)}, "2026-12-01"
+    )
+    usage = build(records, prices=table).usage.to_dict()
+    assert usage["by_model"]["mistral-small-2506"] == {
+        "prompt_tokens": 2000,
+        "completion_tokens": 1000,
+    }
+    assert usage["cost"] == {
+        "estimated_usd": pytest.approx(0.0005 + 0.001),
+        "by_model": {
+            "mistral-large-2411": pytest.approx(0.001),
+            "mistral-small-2506": pytest.approx(0.0005),
+        },
+        "unpriced": ["mine"],
+        "prices_checked": "2026-12-01",
     }
 
 

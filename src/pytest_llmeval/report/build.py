@@ -12,6 +12,7 @@ from typing import Any, cast
 from ..categories import CATEGORIES
 from ..clusters import failure_clusters
 from ..messages import prompt_text
+from ..pricing import PriceTable, estimate, tokens_by_model
 from ..records import (
     MESSAGE_LIMIT,
     RECORD_FIELDS,
@@ -66,13 +67,15 @@ def build_report(
     extra_rules: Sequence[GateRule] = (),
     interrupted: bool = False,
     data: DataSummary | None = None,
+    prices: PriceTable | None = None,
 ) -> Report:
     """The report of `records`: every figure, then every verdict by `gate.decide`.
 
     `baseline` is an earlier JSON report (from `baseline.load_baseline`); `baseline_source` names it
     in the report. `extra_rules` run after the built-in gate rules. With `interrupted`, the
     report covers the cases that finished and the gate fails for that reason. `data` is the
-    run against its training data (`--llm-train-data`), read by the collector.
+    run against its training data (`--llm-train-data`), read by the collector. With `prices`,
+    the usage carries the estimated cost of every model's tokens.
     """
     records = records if isinstance(records, Sequence) else list(records)
     baseline_cases: dict[str, tuple[str, str | None]] = {}
@@ -101,7 +104,7 @@ def build_report(
         ),
         groups=groups,
         format=format_summary,
-        usage=tally.usage_summary(),
+        usage=tally.usage_summary(prices),
         safety=SafetySummary(
             flagged=tally.flagged,
             categories=dict(sorted(tally.flags.items(), key=lambda item: (-item[1], item[0]))),
@@ -539,8 +542,9 @@ class _Tally:
         for category in safety.get("categories") or ():
             self.flags[category] = self.flags.get(category, 0) + 1
 
-    def usage_summary(self) -> UsageSummary:
-        """Sum the usage figures; the fast way when every record has all of them as numbers."""
+    def usage_summary(self, prices: PriceTable | None = None) -> UsageSummary:
+        """Sum the usage figures; the fast way when every record has all of them as numbers.
+        With `prices`, the tokens of each model priced (`pricing.estimate`)."""
         usages = self.usages
         try:
             # fsum for the seconds: a plain float sum of 100,000 latencies drifts visibly.
@@ -561,6 +565,7 @@ class _Tally:
                 for usage in usages
                 if (seconds := _finite(usage.get("latency_s"))) is not None
             )
+        by_model = tokens_by_model(usage.get("by_model") for usage in usages)
         return UsageSummary(
             calls=int(sums["calls"]),
             prompt_tokens=int(prompt_tokens),
@@ -570,6 +575,8 @@ class _Tally:
             store_hits=int(sums["store_hits"]),
             store_misses=int(sums["store_misses"]),
             latency_s=float(latency),
+            by_model=by_model,
+            cost=None if prices is None else estimate(prices, by_model),
         )
 
     def judge_format_summary(self) -> JudgeFormatSummary:

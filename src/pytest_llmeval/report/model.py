@@ -6,7 +6,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from ..pricing import CostEstimate
 
 SCHEMA_VERSION = 1
 
@@ -297,6 +300,10 @@ class UsageSummary:
     store_hits: int = 0
     store_misses: int = 0
     latency_s: float = 0.0
+    # Model id -> (prompt tokens, completion tokens), and their estimated cost when the run had
+    # a price table (None: not estimated).
+    by_model: dict[str, tuple[int, int]] = field(default_factory=dict)
+    cost: CostEstimate | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -308,6 +315,11 @@ class UsageSummary:
             "store_hits": self.store_hits,
             "store_misses": self.store_misses,
             "latency_s": self.latency_s,
+            "by_model": {
+                model: {"prompt_tokens": prompt, "completion_tokens": completion}
+                for model, (prompt, completion) in self.by_model.items()
+            },
+            "cost": None if self.cost is None else self.cost.to_dict(),
         }
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from .model import BaselineDelta, GroupSummary, Report
+from .layout import fit_lines, fits, table
+from .model import BaselineDelta, CaseEntry, GroupSummary, Report
 from .stats import format_p_value
-from .wording import no_model_sentence, plural, rate_text
+from .wording import distinct_rates, no_model_sentence, plural, rate_text
 
 # Characters that could move the cursor, recolour the terminal, reorder text (bidi controls)
 # or break a line in a table: model output is untrusted, so they are shown as escapes.
@@ -25,21 +27,43 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 MARKDOWN_ERRORS_SHOWN = 10
 TERMINAL_ERRORS_SHOWN = 5
+TERMINAL_FAILURES_SHOWN = 5
+# Below this many columns the group table leaves out its baseline and kind columns.
+FULL_TABLE_WIDTH = 100
 
 # How untrusted text is made safe for one output.
 _Escape = Callable[[str | None], str]
 
 
-def terminal_lines(report: Report) -> list[str]:
-    """The gate summary for the terminal: tables, usage, then the verdict and its reasons.
+def _no_colour(text: str, colour: str) -> str:
+    return text
 
-    A report of no case at all (every eval case skipped, or none ran) is its verdict alone.
-    """
-    if not report.totals.cases:
-        return [*_warning_lines(report, _plain), *_verdict_lines(report)]
+
+@dataclass(frozen=True)
+class TerminalView:
+    """How the terminal shows a report: its width in columns, pytest's verbosity (-q is -1,
+    -v is 1), and `colour(text, "green" | "red")`, which adds pytest's markup when it colours."""
+
+    width: int = 80
+    verbosity: int = 0
+    colour: Callable[[str, str], str] = _no_colour
+
+
+def terminal_lines(report: Report, view: TerminalView = TerminalView()) -> list[str]:
+    """The gate summary for the terminal, no line wider than `view.width`: tables, failed
+    cases, usage, then the verdict and its reasons; with -q the groups and the verdict, with
+    -qq the verdict line alone."""
+    if view.verbosity <= -2:
+        return [_verdict_line(report, view)]
+    if not report.totals.cases:  # every eval case skipped, or none ran: the verdict alone
+        return [
+            *fit_lines(_warning_lines(report, _plain), view.width),
+            *_verdict_lines(report, view),
+        ]
     lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
-    if report.groups:
-        lines += ["", *_table(_group_rows(report, _plain), _GROUP_HEADERS, "simple")]
+    lines += _group_table_lines(report, view.width)
+    if view.verbosity < 0:
+        return [*fit_lines(lines, view.width), "", *_verdict_lines(report, view)]
     lines += _repeat_lines(report, _plain, "simple")
     lines += _format_section(report, _plain, "simple")
     lines += _safety_lines(report, _plain)
@@ -48,19 +72,123 @@ def terminal_lines(report: Report) -> list[str]:
     lines += _score_lines(report, _plain, "simple")
     lines += _data_lines(report, _plain)
     lines += _cluster_lines(report, _plain, "simple")
-    if report.errors.count:
-        lines += ["", _errors_headline(report)]
-        lines += [
-            f"  {_plain(entry.nodeid)}: {_plain(_error_text(entry.error_type, entry.message))}"
-            for entry in report.errors.first[:TERMINAL_ERRORS_SHOWN]
-        ]
+    lines += _failed_case_lines(report, view.verbosity)
+    lines += _error_lines(report, view.verbosity)
     lines += _run_condition_lines(report, _plain)
     baseline = _baseline_lines(report, _plain)
     if baseline:
         lines += ["", *baseline]
     lines += _baseline_rule_lines(report, _plain, "simple")
     lines += _no_model_warning(report)
-    lines += ["", _usage_line(report), "", *_verdict_lines(report)]
+    lines += ["", _usage_line(report), *_cost_lines(report, _plain, view.verbosity)]
+    return [*fit_lines(lines, view.width), "", *_verdict_lines(report, view)]
+
+
+def _verdict_line(report: Report, view: TerminalView) -> str:
+    colour = "green" if report.gate.passed else "red"
+    return view.colour(f"llmeval gate: {report.gate.verdict.upper()}", colour)
+
+
+def _verdict_lines(report: Report, view: TerminalView = TerminalView()) -> list[str]:
+    reasons = [f"  - {_plain(reason)}" for reason in report.gate.reasons]
+    return [_verdict_line(report, view), *fit_lines(reasons, view.width)]
+
+
+def _group_table_lines(report: Report, width: int) -> list[str]:
+    """The group table: every column from FULL_TABLE_WIDTH columns on where it fits, else
+    the narrow one with each group's baseline comparison listed under it."""
+    if not report.groups:
+        return []
+    if width >= FULL_TABLE_WIDTH:
+        full = _group_table(report, _plain, "simple")
+        if fits(full, width):
+            return ["", *full]
+    rows = [
+        [
+            _plain(group.name),
+            str(group.cases),
+            str(group.failed),
+            str(group.errors),
+            _rate_with_interval(group),
+            _limit(group),
+            _verdict_cell(group.verdict),
+        ]
+        for group in report.groups
+    ]
+    headers = ["group", "cases", "failed", "errors", "pass rate [95% CI]", "threshold", "verdict"]
+    lines = ["", *_table(rows, headers, "simple")]
+    compared = [group for group in report.groups if group.baseline is not None]
+    if compared:
+        lines += ["", "Against the baseline:"]
+        lines += [
+            f"  {_plain(group.name)}: {_baseline_change(group.baseline, group.pass_rate)}"
+            f"{_paired_changes(group.baseline)}"
+            for group in compared
+            if group.baseline is not None
+        ]
+    return lines
+
+
+def _failed_case_lines(report: Report, verbosity: int) -> list[str]:
+    """Failed cases with group, category and reason: the first few, or with -v every one."""
+    failures = report.failures
+    if not failures.count:
+        return []
+    if verbosity > 0:
+        shown = [
+            (case["nodeid"], case["group"], case["category"], case.get("message"))
+            for case in _every_case(report, "failed")
+        ]
+    else:
+        shown = [
+            (entry.nodeid, entry.group, entry.category, entry.message)
+            for entry in failures.first[:TERMINAL_FAILURES_SHOWN]
+        ]
+    lines = ["", f"{plural(failures.count, 'failed case')}:"]
+    lines += [_case_line(*case) for case in shown]
+    if len(shown) < failures.count:
+        lines.append(f"  ... and {failures.count - len(shown)} more (-v lists them all)")
+    return lines
+
+
+def _every_case(report: Report, outcome: str) -> list[CaseEntry]:
+    """The report's cases that ended in `outcome`, by node id as the first-few lists are."""
+    return sorted(
+        (case for case in report.cases if case["outcome"] == outcome),
+        key=lambda case: case["nodeid"],
+    )
+
+
+def _case_line(nodeid: str, group: str, category: str | None, message: str | None) -> str:
+    where = _plain(group)
+    if category and category != "valid":
+        where += f", {_plain(category)}"
+    reason = f": {_plain(message)}" if message else ""
+    return f"  {_plain(nodeid)} ({where}){reason}"
+
+
+def _error_lines(report: Report, verbosity: int) -> list[str]:
+    """Errored cases: the first few, or with -v every one."""
+    errors = report.errors
+    if not errors.count:
+        return []
+    if verbosity > 0:
+        shown = [
+            (case["nodeid"], case.get("error_type"), case.get("message"))
+            for case in _every_case(report, "error")
+        ]
+    else:
+        shown = [
+            (entry.nodeid, entry.error_type, entry.message)
+            for entry in errors.first[:TERMINAL_ERRORS_SHOWN]
+        ]
+    lines = ["", _errors_headline(report)]
+    lines += [
+        f"  {_plain(nodeid)}: {_plain(_error_text(error_type, message))}"
+        for nodeid, error_type, message in shown
+    ]
+    if len(shown) < errors.count:
+        lines.append(f"  ... and {errors.count - len(shown)} more (-v lists them all)")
     return lines
 
 
@@ -86,11 +214,6 @@ def _repeat_lines(report: Report, text: _Escape, style: str) -> list[str]:
     return [*lines, "", *_table(rows, headers, style)]
 
 
-def _verdict_lines(report: Report) -> list[str]:
-    lines = [f"llmeval gate: {report.gate.verdict.upper()}"]
-    return lines + [f"  - {_plain(reason)}" for reason in report.gate.reasons]
-
-
 def markdown(report: Report) -> str:
     """The gate report as GitHub-flavoured Markdown, e.g. for `$GITHUB_STEP_SUMMARY`."""
     mark = "✅" if report.gate.passed else "❌"
@@ -101,7 +224,7 @@ def markdown(report: Report) -> str:
         out += [f"- {_md(reason)}" for reason in report.gate.reasons]
     if report.groups:
         out += ["", "### Groups", ""]
-        out += _table(_group_rows(report, _md), _GROUP_HEADERS, "github")
+        out += _group_table(report, _md, "github")
     repeats = _repeat_lines(report, _md, "github")
     if repeats:
         out += ["", "### Repeated runs", *repeats]
@@ -155,6 +278,7 @@ def markdown(report: Report) -> str:
             out += ["", line]
         out += _baseline_rule_lines(report, _md, "github")
     out += ["", "### Usage", "", _usage_line(report)]
+    out += [line for cost in _cost_lines(report, _md, 0) for line in ("", cost)]
     return "\n".join(out) + "\n"
 
 
@@ -197,9 +321,24 @@ _GROUP_HEADERS = [
     "pass rate",
     "95% CI",
     "threshold",
-    "baseline",
+    "baseline → now",
+    "worse/better",
     "verdict",
 ]
+
+
+# The group table's baseline columns, left out when no group was compared with a baseline.
+_BASELINE_COLUMNS = ("baseline → now", "worse/better")
+
+
+def _group_table(report: Report, text: _Escape, style: str) -> list[str]:
+    """Every column of the group table; the baseline's only when a group has a baseline."""
+    rows, headers = _group_rows(report, text), _GROUP_HEADERS
+    if not any(group.baseline is not None for group in report.groups):
+        keep = [index for index, name in enumerate(headers) if name not in _BASELINE_COLUMNS]
+        rows = [[row[index] for index in keep] for row in rows]
+        headers = [headers[index] for index in keep]
+    return _table(rows, headers, style)
 
 
 def _group_rows(report: Report, text: _Escape) -> list[list[str]]:
@@ -214,7 +353,8 @@ def _group_rows(report: Report, text: _Escape) -> list[list[str]]:
             rate_text(group.pass_rate),
             _interval(group),
             _limit(group),
-            _baseline_cell(group.baseline),
+            _baseline_change(group.baseline, group.pass_rate),
+            _worse_better(group.baseline),
             _verdict_cell(group.verdict),
         ]
         for group in report.groups
@@ -274,7 +414,10 @@ def _format_section(report: Report, text: _Escape, style: str) -> list[str]:
         f"({rate_text(summary.validity)}, threshold {rate_text(summary.threshold)})"
     )
     if summary.baseline is not None:
-        line += f"; against the baseline {_baseline_cell(summary.baseline)}"
+        line += (
+            f"; against the baseline {_baseline_change(summary.baseline, summary.validity)}"
+            f"{_paired_changes(summary.baseline)}"
+        )
     rows = [
         [text(category), str(count), f"{summary.shares[category]:.1%}"]
         for category, count in summary.categories.items()
@@ -498,11 +641,40 @@ def _run_condition_lines(report: Report, escape: _Escape) -> list[str]:
 def _usage_line(report: Report) -> str:
     usage = report.usage
     return (
-        f"Usage: {usage.calls} calls, {usage.total_tokens} tokens "
+        f"Usage: {plural(usage.calls, 'call')}, {plural(usage.total_tokens, 'token')} "
         f"({usage.prompt_tokens} prompt, {usage.completion_tokens} completion), "
-        f"{usage.retries} retries, store {usage.store_hits} hits / {usage.store_misses} misses, "
+        f"{plural(usage.retries, 'retry', 'retries')}, store {plural(usage.store_hits, 'hit')} / "
+        f"{plural(usage.store_misses, 'miss', 'misses')}, "
         f"{usage.latency_s:.1f} s in model calls, {report.run.duration_s:.1f} s in all"
     )
+
+
+def _cost_lines(report: Report, text: _Escape, verbosity: int) -> list[str]:
+    """The estimated cost at the shipped list prices, and what it leaves out; with -vv, each
+    model's tokens and cost."""
+    usage, cost = report.usage, report.usage.cost
+    if cost is None or not usage.by_model:
+        return []
+    line = f"Cost: est. {_usd(cost.total_usd)} at list prices of {text(cost.checked)}"
+    if usage.store_hits:
+        line += f"; the {plural(usage.store_hits, 'replayed call')} cost nothing now"
+    if cost.unpriced:
+        names = ", ".join(text(model) for model in cost.unpriced)
+        line += f"; no price for {names} (add it to llm_prices)"
+    lines = [line]
+    if verbosity > 1:
+        for model, (prompt, completion) in usage.by_model.items():
+            price = cost.by_model.get(model)
+            priced = "no price" if price is None else f"est. {_usd(price)}"
+            lines.append(
+                f"  {text(model)}: {prompt} prompt + {completion} completion tokens, {priced}"
+            )
+    return lines
+
+
+def _usd(amount: float) -> str:
+    """Dollars: cents from one dollar on, four decimals below (a replayed suite costs little)."""
+    return f"${amount:.2f}" if amount >= 1 else f"${amount:.4f}"
 
 
 def _errors_headline(report: Report) -> str:
@@ -528,13 +700,43 @@ def _error_text(error_type: str | None, message: str | None) -> str:
 
 
 def _score(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+    """A score as written: whole numbers as integers (a judge's 3), others with two decimals."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
 
 
 def _interval(group: GroupSummary) -> str:
     if group.ci_low is None or group.ci_high is None:
         return ""
     return f"[{group.ci_low:.2f}, {group.ci_high:.2f}]"
+
+
+def _rate_with_interval(group: GroupSummary) -> str:
+    interval = _interval(group)
+    return f"{rate_text(group.pass_rate)} {interval}" if interval else rate_text(group.pass_rate)
+
+
+def _baseline_change(baseline: BaselineDelta | None, now: float | None) -> str:
+    """`0.90 → 0.80 (p=0.50)`: the baseline's rate, this run's, and on a drop its p-value."""
+    if baseline is None:
+        return ""
+    if baseline.delta is None:
+        return "n/a"
+    before, after = distinct_rates(baseline.rate, now)
+    change = f"{before} → {after}"
+    return change if baseline.delta >= 0 else f"{change} ({format_p_value(baseline.p_value)})"
+
+
+def _worse_better(baseline: BaselineDelta | None) -> str:
+    return "" if baseline is None else f"{baseline.worsened}/{baseline.improved}"
+
+
+def _paired_changes(baseline: BaselineDelta) -> str:
+    """`, 2 cases worse, 1 better` of the paired cases; '' when none changed."""
+    if not baseline.worsened and not baseline.improved:
+        return ""
+    return f", {plural(baseline.worsened, 'case')} worse, {baseline.improved} better"
 
 
 def _limit(group: GroupSummary) -> str:
@@ -554,6 +756,8 @@ def _baseline_cell(baseline: BaselineDelta | None) -> str:
 
 
 def _table(rows: Sequence[Sequence[str]], headers: Sequence[str], style: str) -> list[str]:
+    if style == "simple":  # the terminal's: columns no wider than they must be
+        return table(headers, rows)
     # disable_numparse: tabulate would otherwise turn "0.90" into "0.9" and re-align it.
     return tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True).splitlines()
 

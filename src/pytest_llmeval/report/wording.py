@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 
-def plural(number: int, noun: str) -> str:
-    """`number` and `noun`, with an `s` unless it is one: `1 error`, `3 errors`."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+def plural(number: int, noun: str, nouns: str | None = None) -> str:
+    """`number` and `noun`, with an `s` (or as `nouns`) unless it is one: `1 error`, `3 errors`,
+    `2 retries`."""
+    return f"{number} {noun}" if number == 1 else f"{number} {nouns or noun + 's'}"
 
 
 def two_decimals(value: float) -> str:
