@@ -27,6 +27,7 @@ class FencedBlock:
     body: str  # the lines between the fences, without the fence's indentation
     opt_out: str | None  # the reason of a `<!-- not run: reason -->` right above it
     above: str  # the nearest non-blank line above the block (or its opt-out comment)
+    below: str  # the nearest non-blank line after the closing fence
 
     @property
     def where(self) -> str:
@@ -66,6 +67,7 @@ def fenced_blocks(path: Path) -> list[FencedBlock]:
                 body=body,
                 opt_out=opt_out["reason"] if opt_out else None,
                 above=above.strip(),
+                below=next((line.strip() for line in lines[end + 1 :] if line.strip()), ""),
             )
         )
         index = end + 1
@@ -109,7 +111,15 @@ def table_cells(line: str) -> list[str]:
 
 
 def code_spans(text: str) -> list[str]:
-    return re.findall(r"`([^`]+)`", text)
+    """The code spans of a line, as GitHub reads them: any run of backticks opens one, the next
+    run of the same length closes it, and one space either side is padding."""
+    spans = []
+    for match in re.finditer(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", text):
+        content = match[2]
+        if len(content) > 2 and content[0] == content[-1] == " " and content.strip():
+            content = content[1:-1]
+        spans.append(content)
+    return spans
 
 
 # -- the readers' own tests -------------------------------------------------------------------
@@ -160,6 +170,10 @@ def test_table_cells_keep_escaped_pipes(tmp_path: Path) -> None:
     path = tmp_path / "page.md"
     path.write_text("# Head\n" + SAMPLE.split("````\n\n")[1], encoding="utf-8")
     assert table_after(path, "# Head") == [["a", "b"], ["`x | y`", "2"]]
+
+
+def test_code_spans_read_longer_delimiters_and_padding() -> None:
+    assert code_spans("`a` and ``` `` b ``` and `` `c` ``") == ["a", "`` b", "`c`"]
 
 
 def test_every_documentation_file_has_balanced_fences() -> None:
