@@ -18,7 +18,7 @@ import pytest
 
 from pytest_llmeval.simulator import SimRequest, Simulator
 from tests.conftest import FT_MODEL
-from tests.unit.test_docs_markdown import FencedBlock, documentation_files, fenced_blocks
+from tests.unit.test_docs_markdown import DOCS, FencedBlock, documentation_files, fenced_blocks
 
 SYSTEM = "You triage support tickets. Answer with JSON only."
 
@@ -204,3 +204,24 @@ def test_a_code_sample_compiles_and_runs_when_it_needs_nothing_else(
 def test_opt_outs_are_rare() -> None:
     opted_out = [block.where for block in python_blocks() if block.opt_out]
     assert len(opted_out) <= 3, opted_out
+
+
+def test_the_hooks_page_example_adds_a_gate_rule_and_reads_the_report(
+    pytester: pytest.Pytester, plausible_model: Simulator
+) -> None:
+    blocks = [block for block in fenced_blocks(DOCS / "hooks.md") if block.info == "python"]
+    conftests = [block.body for block in blocks if block.body.startswith("# conftest.py")]
+    suite = next(block.body for block in blocks if block.body.startswith("# test_refunds.py"))
+    assert len(conftests) == 2
+    pytester.makeconftest("\n".join(conftests))
+    result = run_sample(pytester, plausible_model, suite)
+    result.assert_outcomes(passed=2)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["llmeval gate: BLOCK", "  - group 'refunds' has 2 cases, fewer than 3"]
+    )
+    history = (pytester.path / "llmeval-history.jsonl").read_text("utf-8").splitlines()
+    line = json.loads(history[-1])
+    assert line["promote"] is False and line["model"] == FT_MODEL
+    assert line["reasons"] == ["group 'refunds' has 2 cases, fewer than 3"]
+    assert line["pass_rates"] == {"refunds": 1.0}
