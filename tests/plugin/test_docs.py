@@ -42,6 +42,14 @@ ANSWERS = {
 }
 
 
+# Replies to the prompts the samples send that are not tickets, as a well-tuned model gives them.
+SCRIPTED = {
+    "Order 4417: two blue mugs and a teapot.": json.dumps(
+        {"order_id": "4417", "items": ["blue mug", "blue mug", "teapot"]}
+    ),
+}
+
+
 def dataset_rows() -> str:
     rows = [
         {
@@ -52,6 +60,7 @@ def dataset_rows() -> str:
                 {"role": "assistant", "content": ANSWERS[ticket]},
             ],
             "human_score": 4,
+            "base_reply": json.dumps({"category": "other", "priority": 3, "summary": "A ticket."}),
         }
         for ticket_id, ticket, _, _ in TICKETS
     ]
@@ -60,19 +69,20 @@ def dataset_rows() -> str:
 
 def plausible_answer(request: SimRequest) -> Any:
     """A model that answers as a well-tuned one would: each ticket with its expected triage,
-    any other prompt politely (repeating its numbers, never obeying an injection), and a judge
-    that gives every verdict shape its schema asks for."""
+    the samples' other prompts as scripted, anything else with a polite refusal that repeats
+    the conversation's numbers (never obeying an injection), and a judge that gives every
+    verdict shape its schema asks for."""
     if request.endpoint == "judge":
         schema = request.body["response_format"]["json_schema"]["schema"]
         return json.dumps(_judge_answer(schema))
     if request.endpoint != "chat":
         return None
     prompt = request.last_user_message
-    if prompt in ANSWERS:
-        return ANSWERS[prompt]
-    numbers = re.findall(r"\d+", prompt)
-    noted = f" ({', '.join(numbers)})" if numbers else ""
-    return f"Thank you, I have looked into your request{noted} and will get back to you today."
+    if prompt in ANSWERS or prompt in SCRIPTED:
+        return ANSWERS.get(prompt) or SCRIPTED[prompt]
+    numbers = re.findall(r"\d+", f"{request.system_prompt} {prompt}")
+    noted = f" (as noted: {', '.join(numbers)})" if numbers else ""
+    return f"Sorry, I can only help with questions about your Acme orders{noted}."
 
 
 def _judge_answer(schema: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +140,7 @@ def run_args(server: Simulator) -> list[str]:
         "--llm-store=store",
         "--llm-record-mode=all",
         "--llm-report=report.json",
+        "--llm-examples=3",  # a sample's hypothesis test is as right with 3 examples as with 20
         "--strict-markers",
         "-p",
         "no:cacheprovider",
@@ -225,3 +236,31 @@ def test_the_hooks_page_example_adds_a_gate_rule_and_reads_the_report(
     assert line["promote"] is False and line["model"] == FT_MODEL
     assert line["reasons"] == ["group 'refunds' has 2 cases, fewer than 3"]
     assert line["pass_rates"] == {"refunds": 1.0}
+
+
+def test_the_getting_started_walkthrough_gives_the_report_it_shows(
+    pytester: pytest.Pytester,
+) -> None:
+    page = fenced_blocks(DOCS / "getting-started.md")
+    dataset, rules = (block.body for block in page if block.info == "json")
+    suite = next(block.body for block in page if block.info == "python")
+    evals = pytester.path / "tests" / "evals"
+    evals.mkdir(parents=True)
+    (evals / "valid.jsonl").write_text(dataset, encoding="utf-8")
+    (evals / "test_triage.py").write_text(suite, encoding="utf-8")
+    (pytester.path / "rules.json").write_text(rules, encoding="utf-8")
+    with Simulator(pytester.path / "rules.json") as server:
+        result = pytester.runpytest(
+            "tests/evals",
+            f"--llm-model={FT_MODEL}",
+            f"--llm-server-url={server.url}",
+            "--llm-store=.llmeval/simulator-store",
+            "-p",
+            "no:cacheprovider",
+        )
+    result.assert_outcomes(passed=2, failed=1)
+    assert result.ret == 1
+    shown = next(block.body for block in page if "llmeval gate: BLOCK" in block.body)
+    reasons = [line for line in shown.splitlines() if line.startswith("  - ")]
+    result.stdout.fnmatch_lines(["llmeval gate: BLOCK", *reasons])
+    result.stdout.fnmatch_lines(["triage *metric *3 *2 *1 *0 *0.67 *[[]0.21, 0.94[]]*"])
