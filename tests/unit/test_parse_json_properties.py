@@ -11,15 +11,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from pytest_llmeval import strict_json
-from pytest_llmeval.strict_json import (
-    CATEGORIES,
-    _analyze,
-    _scan,
-    compile_schema,
-    failure_message,
-    parse_json,
-)
+from pytest_llmeval.strict_json import CATEGORIES, compile_schema, failure_message, parse_json
+from pytest_llmeval.strict_json import syntax as strict_json
+from pytest_llmeval.strict_json.syntax import analyze as _analyze
+from pytest_llmeval.strict_json.syntax import scan as _scan
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
