@@ -74,6 +74,16 @@ def fenced_blocks(path: Path) -> list[FencedBlock]:
     return blocks
 
 
+def prose(path: Path) -> str:
+    """The text of `path` with every fenced block (fences included) left out."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for block in fenced_blocks(path):
+        end = block.line + block.body.count("\n")  # the closing fence's index
+        for index in range(block.line - 1, min(end + 1, len(lines))):
+            lines[index] = ""
+    return "\n".join(lines)
+
+
 def _dedent(line: str, indent: int) -> str:
     spaces = len(line) - len(line.lstrip(" "))
     return line[min(spaces, indent) :]
