@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmeval import cases
 from pytest_llmeval.simulator import SimRequest, Simulator
 from tests.conftest import FT_MODEL
 from tests.unit.test_docs_markdown import DOCS, FencedBlock, documentation_files, fenced_blocks
@@ -280,3 +281,32 @@ def test_the_getting_started_walkthrough_gives_the_report_it_shows(
     reasons = [line for line in shown.splitlines() if line.startswith("  - ")]
     result.stdout.fnmatch_lines(["llmeval gate: BLOCK", *reasons])
     result.stdout.fnmatch_lines(["triage *metric *3 *2 *1 *0 *0.67 *[[]0.21, 0.94[]]*"])
+
+
+def test_a_case_added_as_writing_evals_says_runs_and_shows_up_in_the_report(
+    pytester: pytest.Pytester,
+) -> None:
+    page = fenced_blocks(DOCS / "writing-evals.md")
+    suite = next(block.body for block in page if "def test_triage(" in block.body)
+    rows = next(block.body for block in page if block.info == "json" and '"T-2"' in block.body)
+    added = next(block.body for block in page if block.info == "json" and '"T-6"' in block.body)
+    (pytester.path / "tickets.jsonl").write_text(rows + added, encoding="utf-8")
+    replies = {case.prompt: case.expected for case in cases(pytester.path / "tickets.jsonl")}
+
+    def expected_reply(request: SimRequest) -> str | None:
+        reply = replies.get(request.last_user_message)
+        return reply if isinstance(reply, str) or reply is None else json.dumps(reply)
+
+    with Simulator(expected_reply) as server:
+        pytester.makepyfile(test_triage=suite)
+        result = pytester.runpytest(*run_args(server))
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["triage *metric *3 *3 *0 *0 *1.00 *"])
+    reported = json.loads((pytester.path / "report.json").read_text("utf-8"))["cases"]
+    new = next(case for case in reported if case["nodeid"] == "test_triage.py::test_triage[T-6]")
+    assert (new["group"], new["kind"], new["outcome"], new["category"]) == (
+        "triage",
+        "metric",
+        "passed",
+        "valid",
+    )
