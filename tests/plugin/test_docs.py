@@ -240,22 +240,24 @@ def test_opt_outs_are_rare() -> None:
     assert len(opted_out) <= 3, opted_out
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
 def test_the_hooks_page_example_adds_a_gate_rule_and_reads_the_report(
-    pytester: pytest.Pytester, plausible_model: Simulator
+    pytester: pytest.Pytester, plausible_model: Simulator, workers: list[str]
 ) -> None:
     blocks = [block for block in fenced_blocks(DOCS / "hooks.md") if block.info == "python"]
     conftests = [block.body for block in blocks if block.body.startswith("# conftest.py")]
     suite = next(block.body for block in blocks if block.body.startswith("# test_refunds.py"))
     assert len(conftests) == 2
     pytester.makeconftest("\n".join(conftests))
-    result = run_sample(pytester, plausible_model, suite)
+    result = run_sample(pytester, plausible_model, suite, *workers)
     result.assert_outcomes(passed=2)
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         ["llmeval gate: BLOCK", "  - group 'refunds' has 2 cases, fewer than 3"]
     )
     history = (pytester.path / "llmeval-history.jsonl").read_text("utf-8").splitlines()
-    line = json.loads(history[-1])
+    assert len(history) == 1, "the report hook ran on a worker too"
+    line = json.loads(history[0])
     assert line["promote"] is False and line["model"] == FT_MODEL
     assert line["reasons"] == ["group 'refunds' has 2 cases, fewer than 3"]
     assert line["pass_rates"] == {"refunds": 1.0}
