@@ -3,10 +3,12 @@ every option has its row (flag, ini key, env, default), and no row names an opti
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pytest_llmeval.options import OPTIONS, Option
-from tests.unit.test_docs_markdown import DOCS, code_spans, table_after
+from tests.unit.test_docs_markdown import DOCS, ROOT, code_spans, documentation_files, table_after
 
 REFERENCE = DOCS / "reference.md"
 COLUMNS = ["option", "ini key", "env", "default", "meaning"]
@@ -69,3 +71,14 @@ def test_the_default_check_tells_a_wrong_default_from_a_right_one() -> None:
     assert default_is_documented(concurrency, "`8`")
     assert not default_is_documented(concurrency, "`4`")
     assert not default_is_documented(concurrency, NO_VALUE)
+
+
+def test_every_option_the_docs_mention_exists() -> None:
+    flags = {option.flag for option in OPTIONS}
+    unknown = {
+        f"{path.relative_to(ROOT)}: {flag}"
+        for path in documentation_files()
+        for flag in re.findall(r"--llm-[a-z]+(?:-[a-z]+)*", path.read_text(encoding="utf-8"))
+        if flag not in flags
+    }
+    assert not unknown, f"the docs mention options that do not exist: {sorted(unknown)}"
