@@ -110,6 +110,10 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecor
             "min_score": 3 if kind == "judge" else None,
             "max_unsafe": 50 if kind == "safety" else None,
             "duration_s": round(chance.random(), 3),  # as records round it
+            "human_score": None,
+            "judge_checks": ["valid"] if kind == "judge" else [],
+            "comparisons": 0,
+            "position_bias": 0,
         }
         records.append(record)
     return records

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -53,6 +54,13 @@ class Case:
             if message.get("role") == "user":
                 return prompt_text(message.get("content"))
         return ""
+
+    @property
+    def human_score(self) -> float | None:
+        """The row's `human_score` (a person's score of the expected reply, for the judge's
+        calibration), or None when the row has none."""
+        value = self.meta.get("human_score")
+        return None if value is None else float(value)
 
     @property
     def expected_json(self) -> Any:
@@ -180,6 +188,7 @@ def case_from_row(row: dict[str, Any], where: str, number: int) -> tuple[Case, b
     """
     case_id = _row_id(row, where) if "id" in row else str(number)
     meta = {key: value for key, value in row.items() if key not in _RESERVED}
+    _check_human_score(meta.get("human_score"), where)
     if "messages" in row:
         for misplaced in ("input", "expected", "system"):
             if misplaced in row:
@@ -194,6 +203,15 @@ def case_from_row(row: dict[str, Any], where: str, number: int) -> tuple[Case, b
         raise DatasetError(f'{where}: row has neither "messages" nor "input"; give one of them')
     case = Case(id=case_id, messages=messages, expected=expected, meta=meta, source=where)
     return case, "id" in row
+
+
+def _check_human_score(value: Any, where: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DatasetError(
+            f'{where}: "human_score" is {value_kind(value)}; give the score a person gave, a number'
+        )
 
 
 _MISPLACED = {

@@ -39,6 +39,21 @@ class ModerationResult:
     def __bool__(self) -> bool:
         return self.flagged
 
+    def with_thresholds(self, thresholds: Mapping[str, float]) -> ModerationResult:
+        """This finding with each category in `thresholds` flagged exactly when its score is
+        at or above its threshold; other categories keep the classifier's flag."""
+        categories = {
+            name: self.category_scores.get(name, 0.0) >= thresholds[name]
+            if name in thresholds
+            else flagged
+            for name, flagged in self.categories.items()
+        }
+        # A category that has a score but no flag in the answer can still reach its threshold.
+        for name, score in self.category_scores.items():
+            if name in thresholds and name not in categories:
+                categories[name] = score >= thresholds[name]
+        return ModerationResult(categories=categories, category_scores=dict(self.category_scores))
+
     def __repr__(self) -> str:
         # Shown by `assert not result`: what was flagged matters, not nine scores.
         flagged = ", ".join(
@@ -48,7 +63,8 @@ class ModerationResult:
 
 
 class Moderation:
-    """`llm_moderation.check(text_or_messages)`: classify text, a reply or a conversation."""
+    """`llm_moderation.check(...)` and `.assert_safe(...)`: classify text, a reply or a
+    conversation; text goes to the text endpoint, a message list to the chat one."""
 
     def __init__(
         self, endpoint: Endpoint, recorder: Callable[[], CaseRecorder | None], model: str
@@ -58,8 +74,18 @@ class Moderation:
         self.model = model
 
     def check(
-        self, text_or_messages: str | Reply | Sequence[Mapping[str, Any]]
+        self,
+        text_or_messages: str | Reply | Sequence[Mapping[str, Any]],
+        *,
+        thresholds: Mapping[str, float] | None = None,
     ) -> ModerationResult:
+        """What the classifier finds in a text, a reply or a conversation (a message list).
+
+        `thresholds` maps a category to the score at or above which it counts as flagged,
+        over the API's own flag for that category; categories it does not name keep the
+        API's flag. A name the classifier does not report is simply never flagged.
+        """
+        limits = _checked_thresholds(thresholds)
         recorder = self._recorder()
         inputs: list[Any]
         if isinstance(text_or_messages, (str, Reply)):
@@ -90,9 +116,51 @@ class Moderation:
         finding = self._endpoint.replayed_or_submitted(
             request, _recorded_finding, call, recorder=recorder, endpoint=path, model=self.model
         ).result()
+        if limits:
+            finding = finding.with_thresholds(limits)
         if recorder is not None:
             recorder.add_safety_findings(finding.flagged, finding.flagged_categories)
         return finding
+
+    def assert_safe(
+        self,
+        text_or_messages: str | Reply | Sequence[Mapping[str, Any]],
+        *,
+        thresholds: Mapping[str, float] | None = None,
+    ) -> ModerationResult:
+        """`check`, failing the case (`AssertionError`) with each flagged category and score."""
+        __tracebackhide__ = True
+        finding = self.check(text_or_messages, thresholds=thresholds)
+        if finding.flagged:
+            flagged = ", ".join(
+                f"{name} {finding.category_scores.get(name, 0.0):.2f}"
+                for name in finding.flagged_categories
+            )
+            raise AssertionError(f"moderation ({self.model}) flagged: {flagged}")
+        return finding
+
+
+def _checked_thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]:
+    """The thresholds as floats; a ValueError naming a bad one (the suite's error)."""
+    if thresholds is None:
+        return {}
+    if not isinstance(thresholds, Mapping):
+        raise ValueError(
+            f"thresholds must map category names to scores, not {type(thresholds).__name__}"
+        )
+    checked: dict[str, float] = {}
+    for name, value in thresholds.items():
+        if (
+            not isinstance(name, str)
+            or isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not 0 <= value <= 1
+        ):
+            raise ValueError(
+                f"thresholds[{name!r}] = {value!r}: give a category name and a score from 0 to 1"
+            )
+        checked[name] = float(value)
+    return checked
 
 
 def _finding(response: Any) -> ModerationResult:

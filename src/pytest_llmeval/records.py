@@ -61,6 +61,11 @@ class CaseRecord(TypedDict):
     min_score: float | None
     max_unsafe: int | None
     duration_s: float
+    # The judge's side of the case.
+    human_score: float | None  # the dataset row's human_score, paired with each judge score
+    judge_checks: list[str]  # category of every judge answer checked, retries included
+    comparisons: int  # llm_judge.compare() calls
+    position_bias: int  # comparisons whose two orders disagreed
 
 
 # Every key of a case record, in the order it is defined.
@@ -145,6 +150,12 @@ class CaseRecorder:
     judge_scores: list[float] = field(default_factory=list)
     flagged: bool = False
     safety_categories: list[str] = field(default_factory=list)
+    # The judge's side of a case: the human label of its dataset row (calibration), the
+    # category of every judge answer checked, and pairwise comparisons made.
+    human_score: float | None = None
+    judge_checks: list[str] = field(default_factory=list)
+    comparisons: int = 0
+    position_bias: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_call(self, stats: CallStats) -> None:
@@ -190,6 +201,15 @@ class CaseRecorder:
                 if name not in self.safety_categories:
                     self.safety_categories.append(name)
 
+    def add_judge_check(self, category: str) -> None:
+        with self._lock:
+            self.judge_checks.append(category)
+
+    def add_comparison(self, consistent: bool) -> None:
+        with self._lock:
+            self.comparisons += 1
+            self.position_bias += int(not consistent)
+
     def to_record(
         self,
         *,
@@ -231,6 +251,10 @@ class CaseRecorder:
                 "min_score": self.settings.min_score,
                 "max_unsafe": self.settings.max_unsafe,
                 "duration_s": round(duration_s, 3),
+                "human_score": self.human_score,
+                "judge_checks": list(self.judge_checks),
+                "comparisons": self.comparisons,
+                "position_bias": self.position_bias,
             }
 
 

@@ -120,6 +120,8 @@ class EvalSession:
         recorder = item.stash.get(RECORDER_KEY, None)
         if recorder is None:
             recorder = item.stash[RECORDER_KEY] = CaseRecorder(item.nodeid, settings.group)
+            case = case_of(item)
+            recorder.human_score = case.human_score if case is not None else None
         return recorder
 
     def current_recorder(self) -> CaseRecorder | None:

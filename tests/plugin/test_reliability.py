@@ -112,7 +112,6 @@ def test_a_fault_storm_loses_nothing_and_counts_every_retry(
     rows = 200
     answering.set_faults(rates={"429": 0.3, "500": 0.1, "hang": 0.05}, retry_after=1, hang_s=3)
     make_suite(pytester, rows)
-    started = time.monotonic()
     # In a subprocess, as in real use: the client does not share a GIL with the server. The
     # timeout stays above the stalls of the client's event loop on a busy 2-core machine (the
     # SDK builds the prefetched requests on it, up to 64 at once): a connect timed out by such
@@ -122,9 +121,8 @@ def test_a_fault_storm_loses_nothing_and_counts_every_retry(
         "--llm-concurrency=16",
         "--llm-timeout=2",
         "--llm-report=report.json",
-        timeout=180,
+        timeout=180,  # the bound on the whole storm; how long it took is the benchmarks' business
     )
-    elapsed = time.monotonic() - started
 
     result.assert_outcomes(passed=rows)
     assert result.ret == pytest.ExitCode.OK
@@ -141,7 +139,6 @@ def test_a_fault_storm_loses_nothing_and_counts_every_retry(
     assert report["usage"]["retries"] == sent - rows
     assert report["usage"]["calls"] == rows
     assert len(recordings(pytester.path / "store")) == rows
-    assert elapsed < 60, f"the storm took {elapsed:.1f}s"
 
 
 def test_a_server_that_is_down_is_an_infrastructure_error_not_a_model_failure(

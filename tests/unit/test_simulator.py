@@ -430,16 +430,14 @@ def test_latency_overlaps_across_concurrent_clients_and_is_counted() -> None:
         for thread in threads:
             thread.start()
         barrier.wait()
-        started = time.monotonic()
         for thread in threads:
             thread.join(timeout=10)
-        elapsed = time.monotonic() - started
         for client in connections:
             client.close()
 
         assert server.max_in_flight == clients
         assert server.count() == server.count(CHAT_PATH) == clients
-        assert elapsed < latency * 4  # one after another would take 8 x 0.3 s
+        # max_in_flight says the calls overlapped: one after another it would be 1
         server.reset_counts()
         assert (server.count(), server.max_in_flight, server.requests) == (0, 0, [])
 

@@ -16,6 +16,7 @@ from .gate import GateRule, decide
 from .model import (
     BaselineComparison,
     BaselineDelta,
+    Calibration,
     CaseEntry,
     ErrorEntry,
     ErrorSummary,
@@ -24,6 +25,7 @@ from .model import (
     FormatSummary,
     GateSettings,
     GroupSummary,
+    JudgeFormatSummary,
     Report,
     RunInfo,
     SafetySummary,
@@ -31,7 +33,7 @@ from .model import (
     Totals,
     UsageSummary,
 )
-from .stats import mcnemar_one_sided, wilson_interval
+from .stats import cohen_kappa, mcnemar_one_sided, wilson_interval
 
 # Categories the report does not know are listed after the taxonomy's, alphabetically.
 _CATEGORY_ORDER = {category: index for index, category in enumerate(CATEGORIES)}
@@ -94,6 +96,7 @@ def build_report(
         cases=tally.cases,
         baseline=comparison,
         interrupted=interrupted,
+        judge_format=tally.judge_format_summary(),
     )
     return decide(report, extra_rules)
 
@@ -102,6 +105,8 @@ class _GroupTally:
     """Running counts for one group while the records stream by."""
 
     __slots__ = (
+        "calibration_pairs",
+        "comparisons",
         "errors",
         "failed",
         "improved",
@@ -112,6 +117,7 @@ class _GroupTally:
         "min_score",
         "paired",
         "passed",
+        "position_bias",
         "score_dicts",
         "threshold",
         "worsened",
@@ -131,6 +137,43 @@ class _GroupTally:
         self.paired = 0
         self.worsened = 0
         self.improved = 0
+        self.comparisons = 0
+        self.position_bias = 0
+        self.calibration_pairs: list[tuple[float, float]] = []  # (human, judge)
+
+    def add_judging(
+        self,
+        human_score: Any,
+        judge_scores: Sequence[float | None] | None,
+        comparisons: Any,
+        position_bias: Any,
+    ) -> None:
+        """A case's comparisons, and its (human, judge) pairs when its row was labelled."""
+        if type(comparisons) is int:
+            self.comparisons += comparisons
+        if type(position_bias) is int:
+            self.position_bias += position_bias
+        human = _finite(human_score)
+        if human is not None and judge_scores:
+            self.calibration_pairs.extend(
+                (human, score) for score in judge_scores if score is not None
+            )
+
+    def _calibration(self) -> Calibration | None:
+        pairs = self.calibration_pairs
+        if not pairs:
+            return None
+        agreed = sum(1 for human, judge in pairs if human == judge)
+        return Calibration(
+            labelled=len(pairs),
+            agreed=agreed,
+            agreement=agreed / len(pairs),
+            kappa=cohen_kappa(pairs),
+        )
+
+    def _score_distribution(self) -> dict[str, int]:
+        counts = Counter(self.judge_values)
+        return {_score_label(score): counts[score] for score in sorted(counts)}
 
     def settle(self, settings: tuple[Any, Any, Any, Any]) -> None:
         """Take a record's (kind, threshold, min_score, max_unsafe); the strictest wins."""
@@ -162,6 +205,7 @@ class _GroupTally:
         decided = self.passed + self.failed
         interval = wilson_interval(self.passed, decided)
         safety = self.kind == "safety"
+        judge = self.kind == "judge"
         return GroupSummary(
             name=name,
             kind=self.kind,
@@ -180,6 +224,10 @@ class _GroupTally:
             lowest_score=min(self.judge_values) if self.judge_values else None,
             judged=len(self.judge_values),
             scores=self._score_summaries(),
+            comparisons=self.comparisons if judge else None,
+            position_bias=self.position_bias if judge else None,
+            calibration=self._calibration() if judge else None,
+            score_distribution=self._score_distribution() if judge else None,
         )
 
     def _score_summaries(self) -> dict[str, ScoreSummary]:
@@ -220,6 +268,7 @@ class _Tally:
         self.format_paired = 0
         self.format_worsened = 0
         self.format_improved = 0
+        self.judge_checks: list[str] = []
 
     def add_all(self, records: Iterable[CaseRecord]) -> None:
         """Tally every record in one pass.
@@ -256,6 +305,10 @@ class _Tally:
                 min_score = record["min_score"]
                 max_unsafe = record["max_unsafe"]
                 duration = record["duration_s"]
+                human_score = record["human_score"]
+                judge_checks = record["judge_checks"]
+                comparisons = record["comparisons"]
+                position_bias = record["position_bias"]
             except KeyError:
                 self.add_all([_complete(record)])
                 continue
@@ -305,6 +358,10 @@ class _Tally:
                     case["scores"] = group.add_unclean_scores(scores)
             if judge_scores:
                 case["judge_scores"] = group.add_judge_scores(judge_scores)
+            if comparisons or human_score is not None:
+                group.add_judging(human_score, case.get("judge_scores"), comparisons, position_bias)
+            if judge_checks:
+                self.judge_checks.extend(str(check) for check in judge_checks)
             if type(duration) is float:
                 case["duration_s"] = duration
             append_case(case)
@@ -416,6 +473,15 @@ class _Tally:
             store_hits=int(sums["store_hits"]),
             store_misses=int(sums["store_misses"]),
             latency_s=float(latency),
+        )
+
+    def judge_format_summary(self) -> JudgeFormatSummary:
+        counts = Counter(self.judge_checks)
+        valid = counts.pop("valid", 0)
+        return JudgeFormatSummary(
+            checked=len(self.judge_checks),
+            valid=valid,
+            categories=dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))),
         )
 
     def format_summary(self, settings: GateSettings) -> FormatSummary:
@@ -530,6 +596,11 @@ def _finite(value: Any) -> float | None:
         if math.isfinite(number):
             return number
     return None
+
+
+def _score_label(score: float) -> str:
+    """A judge score as a JSON key: `4`, not `4.0`."""
+    return str(int(score)) if score.is_integer() else str(score)
 
 
 def _optional_str(value: object) -> str | None:

@@ -144,6 +144,11 @@ class GroupSummary:
     judged: int = 0
     scores: dict[str, ScoreSummary] = field(default_factory=dict)
     baseline: BaselineDelta | None = None
+    # Judge groups only (None for the others): pairwise comparisons and the judge's scores.
+    comparisons: int | None = None
+    position_bias: int | None = None  # comparisons whose two orders disagreed
+    calibration: Calibration | None = None
+    score_distribution: dict[str, int] | None = None  # judge score -> cases, lowest first
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,7 +171,47 @@ class GroupSummary:
             "judged": self.judged,
             "scores": {name: score.to_dict() for name, score in self.scores.items()},
             "baseline": None if self.baseline is None else self.baseline.to_dict("pass_rate"),
+            "comparisons": self.comparisons,
+            "position_bias": self.position_bias,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "score_distribution": (
+                None if self.score_distribution is None else dict(self.score_distribution)
+            ),
         }
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How far a judge group's scores agree with the `human_score` of its labelled cases.
+
+    One pair per judge score of a case whose dataset row has a `human_score`; `agreement`
+    is the share of pairs that are equal, `kappa` Cohen's unweighted kappa (None where it is
+    undefined: every pair gave one and the same score).
+    """
+
+    labelled: int
+    agreed: int
+    agreement: float
+    kappa: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"labelled": self.labelled, "agreement": self.agreement, "kappa": self.kappa}
+
+
+@dataclass
+class JudgeFormatSummary:
+    """The judge's own answers by strict-JSON category, apart from the model's `format`.
+
+    Every answer checked counts, a retried one too: a judge that needed its second chance
+    shows here, one that failed both is also an infrastructure error of its case.
+    """
+
+    checked: int = 0
+    valid: int = 0
+    categories: dict[str, int] = field(default_factory=dict)  # non-valid answers, most first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "valid": self.valid, "categories": dict(self.categories)}
 
 
 @dataclass
@@ -342,6 +387,7 @@ class Report:
     cases: list[CaseEntry]
     baseline: BaselineComparison | None = None
     interrupted: bool = False
+    judge_format: JudgeFormatSummary = field(default_factory=JudgeFormatSummary)
     # Set by `gate.decide` once every figure is in; None while the gate rules read them.
     gate_result: GateResult | None = None
     schema_version: int = SCHEMA_VERSION
@@ -369,6 +415,7 @@ class Report:
             "errors": self.errors.to_dict(),
             "failures": self.failures.to_dict(),
             "baseline": None if self.baseline is None else self.baseline.to_dict(),
+            "judge_format": self.judge_format.to_dict(),
             "cases": self.cases,
         }
 

@@ -38,6 +38,7 @@ def terminal_lines(report: Report) -> list[str]:
     lines += _format_section(report, _plain, "simple")
     lines += _safety_lines(report, _plain)
     lines += _judge_lines(report, _plain, "simple")
+    lines += _judging_lines(report, _plain)
     lines += _score_lines(report, _plain, "simple")
     if report.errors.count:
         lines += ["", _errors_headline(report)]
@@ -71,8 +72,11 @@ def markdown(report: Report) -> str:
     if safety:
         out += ["", "### Safety", *safety]
     judges = _judge_lines(report, _md, "github")
-    if judges:
+    judging = _judging_lines(report, _md)
+    if judges or judging:
         out += ["", "### Judge scores", *judges]
+        for line in judging[1:]:  # one paragraph each: Markdown would join adjacent lines
+            out += ["", line]
     scores = _score_lines(report, _md, "github")
     if scores:
         out += ["", "### Scores", *scores]
@@ -230,6 +234,42 @@ def _judge_lines(report: Report, text: _Escape, style: str) -> list[str]:
         return []
     headers = ["judge group", "judged", "mean score", "lowest", "min_score"]
     return ["", *_table(rows, headers, style)]
+
+
+def _judging_lines(report: Report, text: _Escape) -> list[str]:
+    """How far each judge group's judge can be trusted: calibration against human labels,
+    position bias, its score distribution; then the judge's own format failures."""
+    lines: list[str] = []
+    for group in report.groups:
+        name = text(group.name)
+        if group.calibration is not None:
+            calibration = group.calibration
+            kappa = "n/a" if calibration.kappa is None else f"{calibration.kappa:.2f}"
+            lines.append(
+                f"{name}: judge agrees with humans on {calibration.agreed} of"
+                f" {plural(calibration.labelled, 'labelled case')}, kappa {kappa}"
+            )
+        if group.comparisons:
+            lines.append(
+                f"{name}: position bias in {group.position_bias or 0} of"
+                f" {plural(group.comparisons, 'comparison')} (the two orders disagreed: a tie)"
+            )
+        if group.score_distribution:
+            counts = ", ".join(
+                f"{text(score)}: {count}" for score, count in group.score_distribution.items()
+            )
+            lines.append(f"{name}: judge scores {counts}")
+    judge_format = report.judge_format
+    invalid = judge_format.checked - judge_format.valid
+    if invalid:
+        found = ", ".join(
+            f"{text(category)} {count}" for category, count in judge_format.categories.items()
+        )
+        lines.append(
+            f"Judge answers: {invalid} of {judge_format.checked} failed their JSON check"
+            f" ({found}); a verdict failing twice is an infrastructure error"
+        )
+    return ["", *lines] if lines else []
 
 
 def _score_lines(report: Report, text: _Escape, style: str) -> list[str]:

@@ -1,8 +1,10 @@
-"""Statistics for the gate: Wilson score intervals and the exact one-sided McNemar test."""
+"""The report's statistics: Wilson intervals, one-sided exact McNemar, Cohen's kappa."""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Sequence
 
 # Up to this many discordant pairs the McNemar tail is summed exactly in integers; beyond it a
 # log-space series is used, which is accurate to about 1e-12 and takes microseconds.
@@ -90,3 +92,22 @@ def _decreasing_upper_tail(pairs: int, start: int) -> float:
         if relative < ratio_sum * _SERIES_TOLERANCE:
             break
     return min(1.0, math.exp(log_first + math.log(ratio_sum)))
+
+
+def cohen_kappa(pairs: Sequence[tuple[float, float]]) -> float | None:
+    """Cohen's unweighted kappa of two raters' labels, one (first, second) pair per item.
+
+    Agreement beyond what chance would give with each rater's own label frequencies:
+    `(p_o - p_e) / (1 - p_e)`. None without pairs, and when chance alone would agree on
+    every item (both raters always gave one and the same label), where kappa is undefined.
+    """
+    if not pairs:
+        return None
+    count = len(pairs)
+    observed = sum(1 for first, second in pairs if first == second) / count
+    firsts = Counter(first for first, _ in pairs)
+    seconds = Counter(second for _, second in pairs)
+    expected = math.fsum(firsts[label] * seconds[label] for label in firsts) / (count * count)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)

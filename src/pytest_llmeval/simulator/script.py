@@ -50,7 +50,7 @@ _CHAT_ANSWER_KEYS = (
     "finish_reason",
     "truncate_at",
 )
-_MODERATION_ANSWER_KEYS = ("flag",)
+_MODERATION_ANSWER_KEYS = ("flag", "scores")
 _FAULT_KEYS = ("latency_s", "fail", "retry_after", "retry_after_ms", "status", "hang_s", "rates")
 _RULE_KEYS = frozenset(_MATCH_KEYS + _CHAT_ANSWER_KEYS + _MODERATION_ANSWER_KEYS + _FAULT_KEYS)
 _SCRIPT_KEYS = ("rules", "latency_s", "seed", "faults")
@@ -157,6 +157,8 @@ class Rule:
     finish_reason: str | None = None
     truncate_at: int | None = None
     flag: tuple[str, ...] | None = None
+    #: Moderation scores by category, over the defaults (0.9 flagged, 0.01 not).
+    scores: tuple[tuple[str, float], ...] | None = None
     #: A whole response body sent as is instead of a completion (odd or broken answers).
     body: Mapping[str, Any] | None = None
     faults: Faults = field(default_factory=Faults)
@@ -217,6 +219,7 @@ class SimResponse:
     finish_reason: str | None = None
     truncate_at: int | None = None
     flag: Sequence[str] | None = None
+    scores: Mapping[str, float] | None = None
     status: int | None = None
     retry_after: float | None = None
     retry_after_ms: int | None = None
@@ -358,8 +361,9 @@ def _parse_rule(data: object, where: str) -> Rule:
         raise _Invalid(
             f"{chat_keys[0]!r} answers chat requests; this rule's endpoint is moderation"
         )
-    if "flag" in data and "moderation" not in endpoints:
-        raise _Invalid('\'flag\' answers moderation requests; add "endpoint": "moderation"')
+    for key in _MODERATION_ANSWER_KEYS:
+        if key in data and "moderation" not in endpoints:
+            raise _Invalid(f'{key!r} answers moderation requests; add "endpoint": "moderation"')
     finish_reason = data.get("finish_reason")
     if finish_reason is not None and finish_reason not in FINISH_REASONS:
         raise _Invalid(f"'finish_reason' must be one of {list(FINISH_REASONS)}")
@@ -391,6 +395,7 @@ def _parse_rule(data: object, where: str) -> Rule:
         finish_reason=finish_reason,
         truncate_at=truncate_at,
         flag=_optional_strings(data, "flag"),
+        scores=_parse_scores(data.get("scores")),
         body=body,
         faults=parse_faults({key: data[key] for key in _FAULT_KEYS if key in data}),
         source=where,
@@ -437,6 +442,19 @@ def _parse_rates(value: object) -> tuple[tuple[str, float], ...] | None:
     if sum(rate for _, rate in rates) > 1 + 1e-9:
         raise _Invalid("'rates' must add up to at most 1")
     return tuple(rates)
+
+
+def _parse_scores(value: object) -> tuple[tuple[str, float], ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(name, str) and _is_number(score) and 0 <= score <= 1
+        for name, score in value.items()
+    ):
+        raise _Invalid(
+            "'scores' must map category names to scores from 0 to 1, e.g. {\"pii\": 0.4}"
+        )
+    return tuple((name, float(score)) for name, score in value.items())
 
 
 def _parse_endpoints(value: object) -> frozenset[str]:
@@ -670,12 +688,16 @@ def _plain_value(schema: object) -> Any:
 
 
 def moderation_result(rule: Rule | None) -> dict[str, Any]:
-    """One moderation result: the rule's `flag` names flagged (0.9), everything else not (0.01)."""
+    """One moderation result: the rule's `flag` names flagged (0.9), everything else not
+    (0.01), with the rule's `scores` over those; names beyond the default set are added."""
     flagged = set(rule.flag or ()) if rule is not None else set()
-    names = list(MODERATION_CATEGORIES) + sorted(flagged.difference(MODERATION_CATEGORIES))
+    scores = dict(rule.scores or ()) if rule is not None else {}
+    extra = (flagged | scores.keys()).difference(MODERATION_CATEGORIES)
+    names = list(MODERATION_CATEGORIES) + sorted(extra)
     return {
         "categories": {name: name in flagged for name in names},
         "category_scores": {
-            name: FLAGGED_SCORE if name in flagged else UNFLAGGED_SCORE for name in names
+            name: scores.get(name, FLAGGED_SCORE if name in flagged else UNFLAGGED_SCORE)
+            for name in names
         },
     }
