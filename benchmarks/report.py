@@ -110,10 +110,19 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecor
             "min_score": 3 if kind == "judge" else None,
             "max_unsafe": 50 if kind == "safety" else None,
             "duration_s": round(chance.random(), 3),  # as records round it
+            "run": None,
+            "case_nodeid": None,
             "human_score": None,
             "judge_checks": ["valid"] if kind == "judge" else [],
             "comparisons": 0,
             "position_bias": 0,
+            "request": None,
+            "input_chars": None,
+            "output": None,
+            "expected": None,
+            "tags": None,
+            "dataset": None,
+            "models": [],
         }
         records.append(record)
     return records

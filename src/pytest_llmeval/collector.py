@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -12,14 +13,26 @@ import pytest
 
 from . import __version__
 from .atomic import write_atomic
+from .census import WORKEROUTPUT_KEY, EvalCensus, StopEvidence, stop_text
 from .errors import BaselineError
+from .ledger import (
+    LAST_PASSED,
+    LedgerError,
+    append_line,
+    git_state,
+    last_passed,
+    ledger_entry,
+    suite_of,
+)
 from .options import Settings
 from .paths import shown_path
 from .records import CASE_ATTRIBUTE, CaseRecord
+from .replay.replayer import RecordMode
+from .session import NO_MODEL
 
 if TYPE_CHECKING:
     # The report machinery is imported when the session ends with records, not with pytest.
-    from .report.model import Report
+    from .report.model import DataSummary, Report
 
 COLLECTOR_NAME = "llmeval-collector"
 
@@ -57,6 +70,8 @@ class ReportCollector:
         started: datetime,
         clock: Callable[[], float],
         scrub: Callable[[str], str],
+        model_card: Callable[[str], Mapping[str, Any]] | None = None,
+        census: EvalCensus | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -68,7 +83,21 @@ class ReportCollector:
         self.other_failures = 0
         self.report: Report | None = None
         self._order: dict[str, int] = {}
+        self._model_card = model_card
+        self.notes: list[str] = []  # lines after the gate report: files written, problems
+        self.suite = suite_of(list(config.args), config.rootpath)
+        self.baseline_path = self._baseline_path()
         self.baseline = self._load_baseline()
+        self._check_train_data()
+        # Completeness: the eval cases selected (filled by this process's collection, or by
+        # the workers' under xdist), the node ids that reported an outcome or a skip, and
+        # what the session said about stopping early.
+        self.census = census if census is not None else EvalCensus()
+        self._collection: list[str] = []
+        self.accounted: set[str] = set()
+        self.skipped_no_model = 0
+        self.stop = StopEvidence(maxfail=int(config.getoption("maxfail", 0) or 0))
+        self._warning: str | None = None
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -78,15 +107,35 @@ class ReportCollector:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
         self.set_order(ids)
+        if not self._collection:
+            self._collection = list(ids)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        self.census.merge(getattr(node, "workeroutput", {}).get(WORKEROUTPUT_KEY), self._collection)
+        if error and error != "keyboard-interrupt":  # that one is an interrupt, not a crash
+            worker = getattr(getattr(node, "gateway", None), "id", "worker")
+            self.stop.crashed_workers.append(f"{worker}: {error}")
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        error = excinfo.value
+        if isinstance(error, pytest.exit.Exception):
+            self.stop.exit_message = str(error.msg)
+        else:
+            self.stop.interrupt = str(error)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.add(report)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.stop.should_fail = stop_text(session.shouldfail)
+        self.stop.should_stop = stop_text(session.shouldstop)
         session.exitstatus = self.finish(int(session.exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self._warning is not None:
+            terminalreporter.write_line(f"llmeval: warning: {self._warning}", yellow=True)
         lines = self.terminal_lines()
         if lines:
             terminalreporter.section("llmeval gate report")
@@ -95,9 +144,36 @@ class ReportCollector:
 
     # -- the work ------------------------------------------------------------------------------
 
+    def _baseline_path(self) -> Path | None:
+        """`--llm-baseline`, or with `ledger:last-passed` the report of the newest passing run
+        of this suite in the ledger."""
+        settings = self.settings
+        if not settings.baseline_from_ledger:
+            return settings.baseline
+        if settings.ledger is None:
+            raise pytest.UsageError(
+                f"--llm-baseline={LAST_PASSED} reads the ledger, which --llm-ledger=none "
+                "turns off; give --llm-ledger=PATH or --llm-baseline=PATH to a report"
+            )
+        try:
+            root = self.config.rootpath
+            shown = shown_path(settings.ledger, root)
+            return last_passed(settings.ledger, self.suite, root, shown)
+        except LedgerError as error:
+            raise pytest.UsageError(f"--llm-baseline: {error}") from None
+
+    def _check_train_data(self) -> None:
+        """At start-up, so a mistyped path costs no model calls."""
+        path = self.settings.train_data
+        if path is not None and not path.is_file():
+            what = "is a directory" if path.is_dir() else "does not exist"
+            raise pytest.UsageError(
+                f"--llm-train-data: {path} {what}; give the fine-tuning JSONL file"
+            )
+
     def _load_baseline(self) -> dict[str, Any] | None:
         """Read at start-up, so an unusable baseline costs no model calls."""
-        path = self.settings.baseline
+        path = self.baseline_path
         if path is None:
             return None
         from .report.baseline import load_baseline
@@ -118,16 +194,50 @@ class ReportCollector:
             self.records.append(cast(CaseRecord, record))
         elif report.failed:
             self.other_failures += 1
+        # A case has run once its call phase reported, or its setup ended it (a skip or an
+        # error); xdist reports a crashed worker's case with when="???", so that one has not.
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.accounted.add(report.nodeid)
+            if report.skipped and _skip_reason(report) == NO_MODEL:
+                self.skipped_no_model += 1
+
+    def model_required(self) -> bool:
+        """In CI or a replay-only run, eval cases skipped for want of a model block the gate."""
+        return bool(os.environ.get("CI")) or self.settings.record_mode is RecordMode.NONE
 
     def finish(self, pytest_status: int) -> int:
         """Builds and writes the report; returns the session's exit status."""
-        if not self.records:
+        from .report.wording import no_model_sentence
+
+        option = self.config.option
+        planned_only = any(
+            getattr(option, name, False) for name in ("collectonly", "setuponly", "setupplan")
+        )
+        # --collect-only and --setup-plan run no case by design: nothing is missing.
+        not_run = 0 if planned_only else self.census.not_run(self.accounted)
+        required = self.model_required()
+        if self.skipped_no_model and not required:
+            self._warning = no_model_sentence(self.skipped_no_model)
+        if not (self.records or not_run or (self.skipped_no_model and required)):
             return pytest_status
         from .report.build import build_report
         from .report.model import RunInfo, utc_timestamp
 
         settings, config = self.settings, self.config
+        from .improvement import model_identities
+
+        models, warnings = model_identities(
+            self.records,
+            {
+                "model": settings.model,
+                "judge": settings.judge_model,
+                "moderation": settings.moderation_model,
+            },
+            self._model_card or _no_cards,
+        )
         run = RunInfo(
+            models=dict(models),
+            warnings=[self._scrub(warning) for warning in warnings],
             model=settings.model,
             judge_model=settings.judge_model,
             moderation_model=settings.moderation_model,
@@ -136,6 +246,13 @@ class ReportCollector:
             record_mode=settings.record_mode.value,
             plugin_version=__version__,
             workers=_xdist_workers(config),
+            repeat=settings.repeat,
+            eval_cases=None if self.census.selected is None else len(self.census.selected),
+            deselected=self.census.deselected,
+            not_run=not_run,
+            stop_reason=self.stop.reason() if not_run else None,
+            skipped_no_model=self.skipped_no_model,
+            model_required=required,
         )
         extra = [
             rule for rules in config.hook.pytest_llmeval_gate_rules(config=config) for rule in rules
@@ -148,13 +265,16 @@ class ReportCollector:
             settings.gate,
             baseline=self.baseline,
             baseline_source=(
-                shown_path(settings.baseline, config.rootpath) if settings.baseline else None
+                shown_path(self.baseline_path, config.rootpath) if self.baseline_path else None
             ),
             extra_rules=extra,
             interrupted=pytest_status == pytest.ExitCode.INTERRUPTED,
+            data=self._training_data(records),
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
         self._write(self.report)
+        self._export_failures(records)
+        self._append_ledger(self.report, records)
         return exit_status(
             pytest_status,
             gate_passed=self.report.gate.passed,
@@ -178,12 +298,79 @@ class ReportCollector:
             with Path(summary).open("a", encoding="utf-8") as stream:
                 stream.write((text_md or self._scrub(markdown(report))) + "\n")
 
+    def _training_data(self, records: list[CaseRecord]) -> DataSummary | None:
+        path = self.settings.train_data
+        if path is None:
+            return None
+        from .improvement import training_data
+
+        shown = shown_path(path, self.config.rootpath)
+        return training_data(path, shown, records, self.settings.max_contaminated)
+
+    def _export_failures(self, records: list[CaseRecord]) -> None:
+        path = self.settings.export_failures
+        if path is None:
+            return
+        from .improvement import hard_case_lines
+
+        text, export = hard_case_lines(records, self._scrub)
+        write_atomic(path, text)
+        shown = shown_path(path, self.config.rootpath)
+        note = f"llmeval: {len(export.rows)} failed cases written to {shown} as fine-tuning rows"
+        if export.without_reply:
+            note += f" ({len(export.without_reply)} left out: no expected reply to teach)"
+        self.notes.append(note)
+
+    def _append_ledger(self, report: Report, records: list[CaseRecord]) -> None:
+        settings = self.settings
+        if settings.ledger is None:
+            return
+        from .improvement import dataset_hashes, shown_server
+
+        root = self.config.rootpath
+        entry = ledger_entry(
+            report.to_dict(),
+            suite=self.suite,
+            git=git_state(root),
+            datasets=dataset_hashes(records, Path.cwd()),
+            settings={
+                "server": shown_server(settings.server_url),
+                "record_mode": settings.record_mode.value,
+                "concurrency": settings.concurrency,
+                "timeout_s": settings.timeout_s,
+                "max_retry_time_s": settings.max_retry_time_s,
+                "gate": settings.gate.to_dict(),
+                "train_data": (
+                    shown_path(settings.train_data, root) if settings.train_data else None
+                ),
+            },
+            report_path=shown_path(settings.report, root) if settings.report else None,
+        )
+        entry["models"] = report.run.models
+        try:
+            append_line(settings.ledger, json.loads(self._scrub(json.dumps(entry))))
+        except OSError as error:
+            self.notes.append(f"llmeval: the ledger {settings.ledger} was not written: {error}")
+
     def terminal_lines(self) -> list[str]:
         if self.report is None:
             return []
         from .report.render import terminal_lines
 
-        return [self._scrub(line) for line in terminal_lines(self.report)]
+        lines = [self._scrub(line) for line in terminal_lines(self.report)]
+        return lines + [self._scrub(note) for note in self.notes]
+
+
+def _no_cards(model_id: str) -> Mapping[str, Any]:
+    raise LookupError("no endpoint to read model cards from")
+
+
+def _skip_reason(report: pytest.TestReport) -> str | None:
+    """The reason given to pytest.skip(), from a skipped report's (path, line, "Skipped: ...")."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, (tuple, list)) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return None
 
 
 def _xdist_workers(config: pytest.Config) -> int | None:

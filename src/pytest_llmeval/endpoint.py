@@ -385,6 +385,24 @@ class Endpoint:
         self._model_info[model_id] = info
         return info
 
+    def model_card(self, model_id: str) -> dict[str, Any]:
+        """The JSON of `GET /v1/models/{model_id}` (the SDK's `models.retrieve`), recorded in
+        the store like any answer, so a replay reads it without the SDK or the network."""
+        path = f"/v1/models/{model_id}"
+
+        def read(stored: StoredResponse) -> dict[str, Any] | None:
+            body = recorded_json(stored)
+            return body if isinstance(body, dict) else None
+
+        async def call(client: Mistral) -> dict[str, Any]:
+            card = await client.models.retrieve_async(model_id=model_id)
+            data: dict[str, Any] = card.model_dump(mode="json")
+            return data
+
+        return self.replayed_or_submitted(
+            StoreRequest("GET", path), read, call, recorder=None, endpoint=path, model=model_id
+        ).result()
+
 
 _CHAT_PATH = "/v1/chat/completions"
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from .ledger import LAST_PASSED
 from .replay.replayer import RecordMode
 from .report.model import GateSettings
 from .retry import RetryPolicy
@@ -37,9 +38,12 @@ MAX_ERRORS = "--llm-max-errors"
 MAX_DROP = "--llm-max-drop"
 STRICT_CASES = "--llm-strict-cases"
 EXAMPLES = "--llm-examples"
-
-# The significance level of the baseline comparison (McNemar); not an option yet.
-BASELINE_ALPHA = 0.05
+TRAIN_DATA = "--llm-train-data"
+MAX_CONTAMINATED = "--llm-max-contaminated"
+LEDGER = "--llm-ledger"
+EXPORT_FAILURES = "--llm-export-failures"
+ALPHA = "--llm-alpha"
+REPEAT = "--llm-repeat"
 
 
 class OptionError(ValueError):
@@ -73,6 +77,16 @@ def rate(text: str) -> float:
         raise OptionError("is not a number; use a rate from 0 to 1, e.g. 0.95") from None
     if not 0.0 <= value <= 1.0:
         raise OptionError("is outside 0 to 1; use a rate such as 0.95")
+    return value
+
+
+def significance_level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise OptionError("is not a number; use a significance level such as 0.05") from None
+    if not 0.0 < value < 1.0:
+        raise OptionError("must be above 0 and below 1, e.g. 0.05")
     return value
 
 
@@ -219,6 +233,45 @@ OPTIONS = (
         default="20",
         metavar="N",
     ),
+    Option(
+        TRAIN_DATA,
+        help="a fine-tuning JSONL file: eval cases whose user turn occurs in it are "
+        "contaminated (the gate blocks), and system-prompt drift against it is reported",
+        default=None,
+        metavar="PATH",
+    ),
+    Option(
+        MAX_CONTAMINATED,
+        help="contaminated eval cases (see --llm-train-data) the gate tolerates",
+        default="0",
+        metavar="N",
+    ),
+    Option(
+        LEDGER,
+        help="the experiment ledger, one JSON line appended per run; 'none' turns it off",
+        default=".llmeval/ledger.jsonl",
+        metavar="PATH",
+    ),
+    Option(
+        EXPORT_FAILURES,
+        help="write every failed case as a Mistral fine-tuning row (JSONL)",
+        default=None,
+        metavar="PATH",
+    ),
+    Option(
+        ALPHA,
+        help="significance level of the baseline comparison: a drop blocks only when its "
+        "one-sided paired test is below this AND it is larger than --llm-max-drop",
+        default="0.05",
+        metavar="P",
+    ),
+    Option(
+        REPEAT,
+        help="run every eval case N times, each run its own sample (recorded and replayed "
+        "apart); the report shows per-case pass fractions and flaky cases",
+        default="1",
+        metavar="N",
+    ),
 )
 
 
@@ -262,6 +315,12 @@ class Settings:
     gate: GateSettings
     strict_cases: bool
     examples: int
+    train_data: Path | None
+    max_contaminated: int
+    ledger: Path | None  # None: --llm-ledger=none
+    export_failures: Path | None
+    baseline_from_ledger: bool  # --llm-baseline=ledger:last-passed
+    repeat: int = 1
 
 
 @dataclass(frozen=True)
@@ -324,6 +383,8 @@ def read_settings(config: pytest.Config) -> Settings:
         RecordMode.NONE if os.environ.get("CI") else RecordMode.NEW_EPISODES
     )
     strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
+    from_ledger = _raw(config, by_flag[BASELINE]).text == LAST_PASSED
+    ledger_off = (_raw(config, by_flag[LEDGER]).text or "").strip().lower() == "none"
     return Settings(
         model=get(MODEL, model_id),
         server_url=get(SERVER_URL, server_url),
@@ -336,10 +397,16 @@ def read_settings(config: pytest.Config) -> Settings:
         max_retry_time_s=required(MAX_RETRY_TIME, seconds),
         report=path(REPORT),
         report_md=path(REPORT_MD),
-        baseline=path(BASELINE),
+        baseline=None if from_ledger else path(BASELINE),
         gate=_gate_settings(required),
         strict_cases=strict,
         examples=required(EXAMPLES, positive_int),
+        train_data=path(TRAIN_DATA),
+        max_contaminated=required(MAX_CONTAMINATED, non_negative_int),
+        ledger=None if ledger_off else path(LEDGER),
+        export_failures=path(EXPORT_FAILURES),
+        baseline_from_ledger=from_ledger,
+        repeat=required(REPEAT, positive_int),
     )
 
 
@@ -361,7 +428,7 @@ def _gate_settings(value: Callable[[str, Callable[[str], Any]], Any]) -> GateSet
         format_threshold=value(FORMAT_THRESHOLD, rate),
         max_errors=value(MAX_ERRORS, non_negative_int),
         max_drop=value(MAX_DROP, rate),
-        alpha=BASELINE_ALPHA,
+        alpha=value(ALPHA, significance_level),
     )
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import hookspec, hypothesis_profile
+from . import hookspec, hypothesis_profile, repeat
 from .collector import COLLECTOR_NAME, ReportCollector
 from .datasets import Case
 from .markers import MARKER_HELP
@@ -47,6 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
             started=datetime.now(timezone.utc),
             clock=time.perf_counter,
             scrub=session.scrub,
+            model_card=session.model_card,
+            census=session.census,
         )
         config.pluginmanager.register(collector, COLLECTOR_NAME)
 
@@ -100,6 +102,21 @@ def pytest_runtest_makereport(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     hypothesis_profile.apply_to_model_tests(items)
+
+
+@pytest.hookimpl(trylast=True)  # after the parametrize markers: the run's id comes last
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    repeat.parametrize(metafunc, _session(metafunc.config).settings.repeat)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        _session(items[0].config).deselected(items)
+
+
+@pytest.hookimpl(trylast=True)  # after every plugin has had its say on session.items
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _session(session.config).collection_finished(session)
 
 
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:

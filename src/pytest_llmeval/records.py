@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from .errors import LLMAPIError
+from .messages import prompt_text
 from .replay.replayer import SampleCounter
 
 if TYPE_CHECKING:
     from .replay.replayer import PendingRecording
 
 MESSAGE_LIMIT = 300
+# How much of a request's and an output's text a record of a passed case keeps (a failed
+# case keeps all of it: it may become a training row); the full length is kept beside it.
+TEXT_LIMIT = 4096
 
 # The test report attribute a case record rides on, so xdist carries it to the controller.
 CASE_ATTRIBUTE = "llmeval_case"
@@ -35,6 +40,13 @@ class CaseSafety(TypedDict):
 
     flagged: bool
     categories: list[str]
+
+
+class CaseOutput(TypedDict):
+    """What the model under test answered: the text (bounded) and its full length."""
+
+    text: str
+    length: int
 
 
 class CaseRecord(TypedDict):
@@ -61,11 +73,23 @@ class CaseRecord(TypedDict):
     min_score: float | None
     max_unsafe: int | None
     duration_s: float
+    # --llm-repeat: which run of its case this record is (0-based), and the case's node id
+    # without the run's parameter; both None when every case runs once.
+    run: int | None
+    case_nodeid: str | None
     # The judge's side of the case.
     human_score: float | None  # the dataset row's human_score, paired with each judge score
     judge_checks: list[str]  # category of every judge answer checked, retries included
     comparisons: int  # llm_judge.compare() calls
     position_bias: int  # comparisons whose two orders disagreed
+    # The improvement loop: what the model under test was asked and answered.
+    request: list[dict[str, Any]] | None  # the last request's messages (texts bounded)
+    input_chars: int | None  # the characters of that request's text, in full
+    output: CaseOutput | None  # the reply to it
+    expected: Any  # the dataset case's expected reply; None without one
+    tags: list[str] | None  # the dataset row's `tags`
+    dataset: str | None  # the dataset file of the case, as `Case.source` names it
+    models: list[str]  # every model id the case called, in first-call order
 
 
 # Every key of a case record, in the order it is defined.
@@ -150,17 +174,49 @@ class CaseRecorder:
     judge_scores: list[float] = field(default_factory=list)
     flagged: bool = False
     safety_categories: list[str] = field(default_factory=list)
+    run: int | None = None  # with --llm-repeat, the run of its case, and the case's node id
+    case_nodeid: str | None = None
     # The judge's side of a case: the human label of its dataset row (calibration), the
     # category of every judge answer checked, and pairwise comparisons made.
     human_score: float | None = None
     judge_checks: list[str] = field(default_factory=list)
     comparisons: int = 0
     position_bias: int = 0
+    request: list[dict[str, Any]] | None = None
+    output: str | None = None
+    expected: Any = None
+    tags: list[str] | None = None
+    dataset: str | None = None
+    models: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_exchange(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        output: str | None,
+        *,
+        expected: Any = None,
+        tags: Any = None,
+        dataset: str | None = None,
+    ) -> None:
+        """Keeps the model under test's latest request and reply, and the case's expected
+        reply, dataset tags and dataset file when it has them."""
+        with self._lock:
+            self.dataset = dataset or self.dataset
+            self.request = [dict(message) for message in messages]
+            self.output = output
+            if expected is not None:
+                self.expected = expected
+            if isinstance(tags, str):
+                tags = [tags]
+            if isinstance(tags, list):
+                self.tags = [str(tag) for tag in tags]
 
     def add_call(self, stats: CallStats) -> None:
         """Counts one model call (any endpoint, success or not) with its retries and store use."""
         with self._lock:
+            if stats.model and stats.model not in self.models:
+                self.models.append(stats.model)
             self.calls += 1
             self.retries += stats.retries
             self.store_hits += int(stats.store_hit)
@@ -224,6 +280,7 @@ class CaseRecorder:
         if category is None and self.format_checks:
             category = "valid"
         with self._lock:
+            request, chars, output = self._exchange(keep_all=outcome == "failed")
             return {
                 "nodeid": self.nodeid,
                 "group": self.settings.group,
@@ -251,11 +308,49 @@ class CaseRecorder:
                 "min_score": self.settings.min_score,
                 "max_unsafe": self.settings.max_unsafe,
                 "duration_s": round(duration_s, 3),
+                "run": self.run,
+                "case_nodeid": self.case_nodeid,
                 "human_score": self.human_score,
                 "judge_checks": list(self.judge_checks),
                 "comparisons": self.comparisons,
                 "position_bias": self.position_bias,
+                "request": request,
+                "input_chars": chars,
+                "output": output,
+                "expected": self.expected,
+                "tags": list(self.tags) if self.tags is not None else None,
+                "dataset": self.dataset,
+                "models": list(self.models),
             }
+
+    def _exchange(
+        self, *, keep_all: bool
+    ) -> tuple[list[dict[str, Any]] | None, int | None, CaseOutput | None]:
+        """The request, its length and the output: texts bounded by TEXT_LIMIT unless
+        `keep_all` (a failed case keeps all: it may become a training row)."""
+        limit = None if keep_all else TEXT_LIMIT
+        request = None
+        chars = None
+        if self.request is not None:
+            request = [_bounded_message(message, limit) for message in self.request]
+            chars = sum(len(prompt_text(message.get("content"))) for message in self.request)
+        output: CaseOutput | None = None
+        if self.output is not None:
+            text = self.output if limit is None else self.output[:limit]
+            output = {"text": text, "length": len(self.output)}
+        return request, chars, output
+
+
+def _bounded_message(message: Mapping[str, Any], limit: int | None) -> dict[str, Any]:
+    """A request message as plain JSON; its text content cut to `limit` characters."""
+    bounded = {key: value for key, value in message.items() if key != "content"}
+    content = message.get("content")
+    if isinstance(content, str):
+        bounded["content"] = content if limit is None else content[:limit]
+    elif content is not None:
+        text = prompt_text(content)
+        bounded["content"] = content if limit is None or len(text) <= limit else text[:limit]
+    return bounded
 
 
 def first_line(text: str) -> str:

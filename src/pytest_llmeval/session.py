@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .census import WORKEROUTPUT_KEY, EvalCensus
 from .errors import DatasetError, JsonFormatError
 from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
@@ -15,7 +16,8 @@ from .options import Settings, settings_of_endpoint
 from .prefetch import Prefetcher, case_of
 from .records import CaseRecord, CaseRecorder, classify_outcome
 from .redact import redact
-from .replay.replayer import RecordMode
+from .repeat import case_nodeid, run_index
+from .replay.replayer import RecordMode, SampleCounter
 
 if TYPE_CHECKING:
     # The SDK is imported when first used, not with pytest: a session that makes no model
@@ -45,6 +47,8 @@ class EvalSession:
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
         self._prefetcher: Prefetcher | None = None
+        # The eval cases this process collected; the controller's collector reads it.
+        self.census = EvalCensus()
 
     # -- the endpoint -----------------------------------------------------------------------
 
@@ -74,6 +78,10 @@ class EvalSession:
             f" record mode {settings.record_mode},"
             f" store {settings.store.resolve()}"
         )
+
+    def model_card(self, model_id: str) -> dict[str, Any]:
+        """The JSON of a model's card, read once and recorded in the store."""
+        return self.endpoint.model_card(model_id)
 
     def close(self) -> None:
         if self._endpoint is not None:
@@ -111,6 +119,19 @@ class EvalSession:
             report.result = []
         return report
 
+    def deselected(self, items: list[pytest.Item]) -> None:
+        """Counts the eval cases among items deselected by -k, -m or --deselect."""
+        self.census.deselected += sum(1 for item in items if SETTINGS_KEY in item.stash)
+
+    def collection_finished(self, session: pytest.Session) -> None:
+        """Takes the census of the eval cases selected; an xdist worker publishes it."""
+        items = session.items
+        flags = [SETTINGS_KEY in item.stash for item in items]
+        self.census.collected([item.nodeid for item in items], flags)
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if isinstance(workeroutput, dict):
+            workeroutput[WORKEROUTPUT_KEY] = self.census.to_message(flags)
+
     # -- running ------------------------------------------------------------------------------
 
     def recorder(self, item: pytest.Item) -> CaseRecorder | None:
@@ -120,6 +141,11 @@ class EvalSession:
         recorder = item.stash.get(RECORDER_KEY, None)
         if recorder is None:
             recorder = item.stash[RECORDER_KEY] = CaseRecorder(item.nodeid, settings.group)
+            run, runs = run_index(item), self.settings.repeat
+            if run is not None and run < runs:
+                recorder.samples = SampleCounter(offset=run, stride=runs)
+                recorder.run = run
+                recorder.case_nodeid = case_nodeid(item.nodeid, run, runs)
             case = case_of(item)
             recorder.human_score = case.human_score if case is not None else None
         return recorder
@@ -146,7 +172,25 @@ class EvalSession:
         reply = self.prefetcher.reply(item)
         if reply is None:
             raise pytest.UsageError(f"{item.nodeid}: {NO_CASE}")
+        case, settings = case_of(item), item.stash.get(SETTINGS_KEY, None)
+        if case is not None and settings is not None:
+            self.note_exchange(item, to_messages(case.messages, settings.system), reply)
         return reply
+
+    def note_exchange(self, item: pytest.Item | None, messages: Any, reply: Reply) -> None:
+        """Keeps the request and reply on the case's record, with its dataset case's
+        expected reply and tags, for the report, the hard-case export and clusters."""
+        recorder = self.recorder(item) if item is not None else None
+        if recorder is None:
+            return
+        case = case_of(item) if item is not None else None
+        recorder.add_exchange(
+            messages,
+            reply.text,
+            expected=case.expected if case is not None else None,
+            tags=case.meta.get("tags") if case is not None else None,
+            dataset=case.source.rpartition(":")[0] if case is not None else None,
+        )
 
     # -- fixtures' behaviour ------------------------------------------------------------------
 
@@ -256,6 +300,8 @@ class ModelUnderTest:
             system = system if system is not None else settings.system
             params = {**settings.params, **params}
         messages = to_messages(getattr(messages_or_text, "messages", messages_or_text), system)
-        return self._session.endpoint.chat(
+        reply = self._session.endpoint.chat(
             messages, params, recorder=self._session.current_recorder()
         )
+        self._session.note_exchange(self._session.current, messages, reply)
+        return reply

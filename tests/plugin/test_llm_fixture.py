@@ -66,7 +66,7 @@ def test_chunked_content_and_the_system_prompt(
         """
     )
     pytester.runpytest(*run_args).assert_outcomes(passed=1)
-    body = simulator.requests[-1].body
+    body = next(r for r in reversed(simulator.requests) if r.endpoint == "chat").body
     assert body["messages"][0] == {"role": "system", "content": "You are a pirate."}
     assert body["temperature"] == 0.0
 

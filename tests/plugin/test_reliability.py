@@ -93,7 +93,9 @@ def read_report(path: Path) -> dict[str, Any]:
 
 
 def recordings(store: Path) -> list[Path]:
-    return sorted(store.rglob("*.json")) if store.exists() else []
+    """The chat completions recorded in `store` (model cards are recorded there too)."""
+    chats = store / "v1-chat-completions"
+    return sorted(chats.rglob("*.json")) if chats.exists() else []
 
 
 def outcomes(report: dict[str, Any]) -> list[tuple[str, str, str | None, str | None]]:

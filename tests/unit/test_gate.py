@@ -66,9 +66,37 @@ def test_group_with_a_threshold_but_only_errors_blocks() -> None:
     ]
     report = gate_of(records)
     assert (
-        "group 'triage' has no passed or failed case to measure against its threshold 0.90 "
-        "(2 errors)"
+        "group 'triage' has no evidence: none of its 2 cases passed or failed (2 errors)"
     ) in report.gate.reasons
+    assert report.groups[0].verdict == "no_evidence"
+
+
+def test_a_safety_group_of_tolerated_infrastructure_errors_has_no_evidence_and_blocks() -> None:
+    records = [
+        record(
+            index,
+            "jailbreaks",
+            "error",
+            kind="safety",
+            error_type="LLMAPIError",
+            infrastructure=True,
+            message="503 Service Unavailable",
+        )
+        for index in range(4)
+    ]
+    report = gate_of(records, gate_settings(max_errors=10))
+    assert report.groups[0].verdict == "no_evidence"
+    assert report.gate.reasons == [
+        "group 'jailbreaks' has no evidence: none of its 4 cases passed or failed (4 errors)"
+    ]
+
+
+def test_a_group_with_one_decided_case_has_evidence() -> None:
+    records = [*outcomes("jailbreaks", 1, 0, kind="safety")]
+    records.append(record(9, "jailbreaks", "error", kind="safety", infrastructure=True))
+    report = gate_of(records, gate_settings(max_errors=1))
+    assert report.groups[0].verdict == "pass"
+    assert report.gate.passed
 
 
 def test_safety_group_over_max_unsafe_blocks() -> None:
@@ -170,6 +198,33 @@ def test_interrupted_session_blocks_with_the_finished_cases_reported() -> None:
     assert report.groups[0].passed == 3
 
 
+def run_info(**fields: Any) -> RunInfo:
+    return RunInfo(model="ft:open-mistral-7b:x", **fields)
+
+
+def test_an_incomplete_run_blocks_with_the_count_and_the_cause() -> None:
+    run = run_info(eval_cases=20, not_run=14, stop_reason="stopped after the first failure, -x")
+    report = build_report(outcomes("triage", 6, 0), run, gate_settings(), interrupted=True)
+    # One reason: the count says more than "interrupted" would.
+    assert report.gate.reasons == [
+        "incomplete run: 14 of 20 eval cases did not run (stopped after the first failure, -x)"
+    ]
+
+
+def test_deselected_cases_do_not_block() -> None:
+    run = run_info(eval_cases=6, deselected=14)
+    assert build_report(outcomes("triage", 6, 0), run, gate_settings()).gate.passed
+
+
+def test_cases_skipped_for_want_of_a_model_block_only_where_a_model_is_required() -> None:
+    required = run_info(skipped_no_model=3, model_required=True)
+    report = build_report([], required, gate_settings())
+    assert report.gate.reasons == [
+        "no model under test: 3 eval cases skipped; pass --llm-model=ID or set LLMEVAL_MODEL"
+    ]
+    assert build_report([], run_info(skipped_no_model=3), gate_settings()).gate.passed
+
+
 def test_no_records_pass_with_no_reasons() -> None:
     report = gate_of([])
     assert report.gate.passed
@@ -251,10 +306,12 @@ def test_evaluate_gate_can_rerun_on_a_report() -> None:
 @pytest.mark.parametrize(
     ("delta", "p_value", "blocks"),
     [
-        (-0.03, 0.001, True),  # small but significant
+        (-0.10, 0.001, True),  # significant AND over max_drop
+        (-0.03, 0.001, False),  # significant but within max_drop
         (-0.02, 0.34, False),  # small and noisy: tolerated
-        (-0.10, 0.5, True),  # over max_drop, even if not significant
-        (-0.05000000000000004, 0.5, False),  # exactly max_drop, after float noise
+        (-0.10, 0.25, False),  # over max_drop, but not significant (2 of 20 cases)
+        (-0.10, 0.05, False),  # p exactly alpha is not below it
+        (-0.05000000000000004, 0.001, False),  # exactly max_drop, after float noise
         (0.05, 0.01, False),  # better is never a block
         (None, 0.0, False),  # nothing to compare
     ],

@@ -122,17 +122,51 @@ def test_terminal_shows_usage_safety_judge_and_scores() -> None:
 
 
 def test_terminal_shows_baseline_deltas_with_p_value_on_drops() -> None:
-    baseline = json.loads(json_text(build(run_of("PPPPPPPPPF") + run_of("PPPPPPPPFF", "tone"))))
+    gated = {"threshold": 0.0}
+    baseline = json.loads(
+        json_text(
+            build(
+                run_of("P" * 20, **gated)
+                + run_of("P" * 20, "noisy", **gated)
+                + run_of("PPPPPPPPFF", "tone")
+            )
+        )
+    )
     report = build(
-        run_of("FPPPPPPPPF") + run_of("PPPPPPPPPP", "tone") + run_of("P", "fresh"),
+        run_of("F" * 8 + "P" * 12, **gated)
+        + run_of("FF" + "P" * 18, "noisy", **gated)
+        + run_of("PPPPPPPPPP", "tone")
+        + run_of("P", "fresh"),
         baseline=baseline,
         baseline_source="main.json",
     )
     text = "\n".join(terminal_lines(report))
     assert re.search(r"tone .*\+0\.20\s+info", text)
-    assert re.search(r"triage .*−0\.10 \(p=0\.5\)\s+FAIL", text)
+    assert re.search(r"triage .*−0\.40 \(p=0\.0039\)\s+FAIL", text)
+    assert re.search(r"noisy .*−0\.10 \(p=0\.25\)\s+pass", text)
     assert "Baseline: main.json (model ft:open-mistral-7b" in text
     assert "groups only in this run: fresh" in text
+    # Both numbers of the rule for each comparison, and the half that held a drop back.
+    assert re.search(r"noisy\s+1\.00\s+0\.90\s+−0\.10\s+McNemar p=0\.25\s+held back: not sig", text)
+    assert re.search(r"triage\s+1\.00\s+0\.60\s+−0\.40\s+McNemar p=0\.0039\s+BLOCKS", text)
+    assert re.search(r"tone\s+0\.80\s+1\.00\s+\+0\.20\s+McNemar p=1\s+no drop", text)
+
+
+def test_an_info_groups_drop_is_shown_as_not_gated() -> None:
+    baseline = json.loads(json_text(build(run_of("P" * 20, "tone"))))
+    report = build(run_of("F" * 8 + "P" * 12, "tone"), baseline=baseline)
+    text = "\n".join(terminal_lines(report))
+    assert re.search(r"tone\s+1\.00\s+0\.60\s+−0\.40\s+McNemar p=0\.0039\s+not gated", text)
+    assert "llmeval gate: PROMOTE" in text
+
+
+def test_a_group_with_no_evidence_reads_as_such_never_as_pass() -> None:
+    records = run_of("EE", "jailbreaks", kind="safety", infrastructure=True)
+    report = build_report(records, RUN, gate_settings(max_errors=5))
+    text = "\n".join(terminal_lines(report))
+    assert re.search(r"jailbreaks .*NO EVIDENCE", text)
+    assert "NO EVIDENCE" in markdown(report)
+    assert "llmeval gate: BLOCK" in text
 
 
 def test_renderers_take_every_figure_from_the_report() -> None:

@@ -311,9 +311,11 @@ def test_run_section_is_utc_and_marks_an_interrupted_session() -> None:
 # --- the baseline ------------------------------------------------------------------------------
 
 
-def compare(before: str, after: str, settings: GateSettings | None = None) -> Report:
-    baseline = as_baseline(build(run_of(before)))
-    return build(run_of(after), settings, baseline=baseline)
+def compare(before: str, after: str, settings: GateSettings | None = None, **fields: Any) -> Report:
+    """`after` against `before`, in a gated group (threshold 0) unless `fields` say otherwise."""
+    fields = {"threshold": 0.0, **fields}
+    baseline = as_baseline(build(run_of(before, **fields)))
+    return build(run_of(after, **fields), settings, baseline=baseline)
 
 
 def test_improved_group_passes_against_the_baseline() -> None:
@@ -332,15 +334,19 @@ def test_unchanged_group_passes_against_the_baseline() -> None:
     assert (delta.delta, delta.p_value, delta.paired, delta.verdict) == (0.0, 1.0, 4, "pass")
 
 
-def test_significant_small_drop_blocks() -> None:
+def test_significant_drop_within_max_drop_is_held_back_by_max_drop() -> None:
     report = compare("P" * 400, "F" * 12 + "P" * 388)
     delta = report.groups[0].baseline
     assert delta is not None
     assert delta.worsened == 12
     assert delta.p_value == pytest.approx(2**-12)
-    assert report.gate.reasons == [
-        "group 'triage' dropped from 1.00 to 0.97 against the baseline (McNemar p<0.001)"
-    ]
+    assert (delta.significant, delta.over_max_drop, delta.held_back_by) == (
+        True,
+        False,
+        ["max_drop"],
+    )
+    assert delta.verdict == "pass"
+    assert report.gate.passed
 
 
 def test_small_noisy_drop_within_tolerance_does_not_block() -> None:
@@ -352,20 +358,50 @@ def test_small_noisy_drop_within_tolerance_does_not_block() -> None:
     assert delta is not None
     assert (delta.worsened, delta.improved) == (4, 2)
     assert delta.p_value == pytest.approx(22 / 64)
+    assert delta.held_back_by == ["alpha", "max_drop"]
     assert delta.verdict == "pass"
     assert report.gate.passed
 
 
-def test_big_drop_over_max_drop_blocks_even_when_not_significant() -> None:
-    report = compare("PPPPPPPPPF", "FPPPPPPPPF")
+def test_two_regressions_of_twenty_are_held_back_by_significance() -> None:
+    # A drop of 0.10 is over --llm-max-drop 0.05, but 2 of 2 discordant pairs is p = 0.25.
+    report = compare("P" * 20, "FF" + "P" * 18)
+    delta = report.groups[0].baseline
+    assert delta is not None
+    assert delta.p_value == pytest.approx(0.25)
+    assert (delta.significant, delta.over_max_drop, delta.held_back_by) == (False, True, ["alpha"])
+    assert report.gate.passed
+
+
+def test_eight_regressions_of_twenty_block_with_both_numbers() -> None:
+    report = compare("P" * 20, "F" * 8 + "P" * 12)
+    delta = report.groups[0].baseline
+    assert delta is not None
+    assert (delta.verdict, delta.held_back_by) == ("fail", [])
     assert report.gate.reasons == [
-        "group 'triage' dropped from 0.90 to 0.80 against the baseline "
-        "(McNemar p=0.5; more than --llm-max-drop 0.05)"
+        "group 'triage' dropped from 1.00 to 0.60 against the baseline "
+        "(McNemar p=0.0039 < alpha 0.05; a drop of 0.40, more than --llm-max-drop 0.05)"
     ]
 
 
+def test_a_looser_alpha_lets_the_same_drop_block() -> None:
+    report = compare("P" * 20, "FF" + "P" * 18, gate_settings(alpha=0.3))
+    assert not report.gate.passed
+    assert "McNemar p=0.25 < alpha 0.3" in report.gate.reasons[0]
+
+
 def test_a_wider_max_drop_tolerates_the_same_drop() -> None:
-    assert compare("PPPPPPPPPF", "FPPPPPPPPF", gate_settings(max_drop=0.2)).gate.passed
+    assert compare("P" * 20, "F" * 8 + "P" * 12, gate_settings(max_drop=0.5)).gate.passed
+
+
+def test_an_info_group_shows_its_drop_and_never_gates() -> None:
+    report = compare("P" * 20, "F" * 8 + "P" * 12, threshold=None)
+    group = report.groups[0]
+    assert group.baseline is not None
+    assert group.baseline.delta == pytest.approx(-0.4)
+    assert group.baseline.verdict == "info"
+    assert group.verdict == "info"
+    assert report.gate.passed
 
 
 def test_errors_on_either_side_are_not_paired() -> None:
@@ -395,15 +431,15 @@ def test_format_validity_drop_against_the_baseline_blocks() -> None:
             for index, code in enumerate(categories)
         ]
 
-    baseline = as_baseline(build(checked("VVVVVVVVVV")))
+    baseline = as_baseline(build(checked("V" * 10)))
     settings = gate_settings(format_threshold=0.5)
-    report = build(checked("UVVVVVVVVV"), settings, baseline=baseline)
+    report = build(checked("U" * 5 + "V" * 5), settings, baseline=baseline)
     comparison = report.format.baseline
     assert comparison is not None
-    assert (comparison.worsened, comparison.improved, comparison.paired) == (1, 0, 10)
+    assert (comparison.worsened, comparison.improved, comparison.paired) == (5, 0, 10)
     assert report.gate.reasons == [
-        "strict JSON validity dropped from 1.00 to 0.90 against the baseline "
-        "(McNemar p=0.5; more than --llm-max-drop 0.05)"
+        "strict JSON validity dropped from 1.00 to 0.50 against the baseline "
+        "(McNemar p=0.031 < alpha 0.05; a drop of 0.50, more than --llm-max-drop 0.05)"
     ]
 
 

@@ -10,7 +10,16 @@ from operator import itemgetter
 from typing import Any, cast
 
 from ..categories import CATEGORIES
-from ..records import MESSAGE_LIMIT, RECORD_FIELDS, USAGE_FIELDS, CaseRecord, clip
+from ..clusters import failure_clusters
+from ..messages import prompt_text
+from ..records import (
+    MESSAGE_LIMIT,
+    RECORD_FIELDS,
+    TEXT_LIMIT,
+    USAGE_FIELDS,
+    CaseRecord,
+    clip,
+)
 from .baseline import baseline_case_index, check_baseline, garbage_collector_paused
 from .gate import GateRule, decide
 from .model import (
@@ -18,6 +27,7 @@ from .model import (
     BaselineDelta,
     Calibration,
     CaseEntry,
+    DataSummary,
     ErrorEntry,
     ErrorSummary,
     FailureEntry,
@@ -33,7 +43,7 @@ from .model import (
     Totals,
     UsageSummary,
 )
-from .stats import cohen_kappa, mcnemar_one_sided, wilson_interval
+from .stats import case_mean_interval, cohen_kappa, mcnemar_one_sided, wilson_interval
 
 # Categories the report does not know are listed after the taxonomy's, alphabetically.
 _CATEGORY_ORDER = {category: index for index, category in enumerate(CATEGORIES)}
@@ -54,13 +64,16 @@ def build_report(
     baseline_source: str | None = None,
     extra_rules: Sequence[GateRule] = (),
     interrupted: bool = False,
+    data: DataSummary | None = None,
 ) -> Report:
     """The report of `records`: every figure, then every verdict by `gate.decide`.
 
     `baseline` is an earlier JSON report (from `baseline.load_baseline`); `baseline_source` names it
     in the report. `extra_rules` run after the built-in gate rules. With `interrupted`, the
-    report covers the cases that finished and the gate fails for that reason.
+    report covers the cases that finished and the gate fails for that reason. `data` is the
+    run against its training data (`--llm-train-data`), read by the collector.
     """
+    records = records if isinstance(records, Sequence) else list(records)
     baseline_cases: dict[str, tuple[str, str | None]] = {}
     with garbage_collector_paused():
         if baseline is not None:
@@ -79,7 +92,8 @@ def build_report(
         run=run,
         settings=settings,
         totals=Totals(
-            cases=len(tally.cases),
+            # Distinct cases: with --llm-repeat the runs are passed + failed + errors.
+            cases=sum(group.cases for group in groups),
             passed=sum(group.passed for group in groups),
             failed=sum(group.failed for group in groups),
             errors=sum(group.errors for group in groups),
@@ -97,6 +111,8 @@ def build_report(
         baseline=comparison,
         interrupted=interrupted,
         judge_format=tally.judge_format_summary(),
+        data=data,
+        clusters=[dict(cluster) for cluster in failure_clusters(records)],
     )
     return decide(report, extra_rules)
 
@@ -105,6 +121,7 @@ class _GroupTally:
     """Running counts for one group while the records stream by."""
 
     __slots__ = (
+        "by_case",
         "calibration_pairs",
         "comparisons",
         "errors",
@@ -137,9 +154,25 @@ class _GroupTally:
         self.paired = 0
         self.worsened = 0
         self.improved = 0
+        # With --llm-repeat: each case's [passed, failed, errors] runs, in first-run order.
+        self.by_case: dict[str, list[int]] = {}
         self.comparisons = 0
         self.position_bias = 0
         self.calibration_pairs: list[tuple[float, float]] = []  # (human, judge)
+
+    def add_run(self, case: str, outcome: str) -> None:
+        counts = self.by_case.get(case)
+        if counts is None:
+            counts = self.by_case[case] = [0, 0, 0]
+        counts[0 if outcome == "passed" else 1 if outcome == "failed" else 2] += 1
+
+    def case_fractions(self) -> dict[str, float]:
+        """Each repeated case's share of passed runs among its passed and failed ones."""
+        return {
+            case: passed / (passed + failed)
+            for case, (passed, failed, _) in self.by_case.items()
+            if passed + failed
+        }
 
     def add_judging(
         self,
@@ -202,6 +235,8 @@ class _GroupTally:
         return cleaned
 
     def summary(self, name: str) -> GroupSummary:
+        if self.by_case:
+            return self._repeated_summary(name)
         decided = self.passed + self.failed
         interval = wilson_interval(self.passed, decided)
         safety = self.kind == "safety"
@@ -229,6 +264,44 @@ class _GroupTally:
             calibration=self._calibration() if judge else None,
             score_distribution=self._score_distribution() if judge else None,
         )
+
+    def _repeated_summary(self, name: str) -> GroupSummary:
+        """The summary of a group whose cases each ran several times (`--llm-repeat`).
+
+        Thresholds read the mean of the per-case pass fractions, with its interval over
+        cases (`stats.case_mean_interval`); a safety case is unsafe when any of its runs was.
+        """
+        fractions = self.case_fractions()
+        figures = case_mean_interval(list(fractions.values()))
+        safety = self.kind == "safety"
+        unsafe = sum(1 for _, failed, _ in self.by_case.values() if failed)
+        summary = GroupSummary(
+            name=name,
+            kind=self.kind,
+            cases=len(self.by_case),
+            passed=self.passed,
+            failed=self.failed,
+            errors=self.errors,
+            pass_rate=None if figures is None else figures[0],
+            ci_low=None if figures is None else figures[1],
+            ci_high=None if figures is None else figures[2],
+            threshold=self.threshold,
+            max_unsafe=(0 if self.max_unsafe is None else self.max_unsafe) if safety else None,
+            unsafe=unsafe if safety else None,
+            min_score=self.min_score,
+            mean_score=_mean(self.judge_values),
+            lowest_score=min(self.judge_values) if self.judge_values else None,
+            judged=len(self.judge_values),
+            scores=self._score_summaries(),
+            comparisons=self.comparisons if self.kind == "judge" else None,
+            position_bias=self.position_bias if self.kind == "judge" else None,
+            calibration=self._calibration() if self.kind == "judge" else None,
+            score_distribution=self._score_distribution() if self.kind == "judge" else None,
+            runs=self.passed + self.failed + self.errors,
+            flaky=[case for case, fraction in fractions.items() if 0.0 < fraction < 1.0],
+            case_pass_fractions=fractions,
+        )
+        return summary
 
     def _score_summaries(self) -> dict[str, ScoreSummary]:
         by_name: dict[str, list[float]] = {}
@@ -305,6 +378,8 @@ class _Tally:
                 min_score = record["min_score"]
                 max_unsafe = record["max_unsafe"]
                 duration = record["duration_s"]
+                run = record["run"]
+                case_of_run = record["case_nodeid"]
                 human_score = record["human_score"]
                 judge_checks = record["judge_checks"]
                 comparisons = record["comparisons"]
@@ -364,6 +439,12 @@ class _Tally:
                 self.judge_checks.extend(str(check) for check in judge_checks)
             if type(duration) is float:
                 case["duration_s"] = duration
+            if record.get("request") is not None or record.get("output") is not None:
+                _add_exchange(case, record.get("request"), record.get("output"))
+            if case_of_run is not None:
+                case["case"] = case_of_run
+                case["run"] = run if type(run) is int else 0
+                group.add_run(case_of_run, outcome)
             append_case(case)
 
             if checks:
@@ -531,6 +612,10 @@ def _compare(
             counts.improved,
             counts.paired,
         )
+    if any(tally.groups[group.name].by_case for group in groups) or any(
+        isinstance(case, dict) and "case" in case for case in baseline.get("cases") or ()
+    ):
+        _compare_case_fractions(baseline, groups, tally, before_rates)
     before_format = baseline.get("format") or {}
     before_validity = before_format.get("validity")
     if before_validity is not None and format_summary.validity is not None:
@@ -553,6 +638,52 @@ def _compare(
     )
 
 
+def _compare_case_fractions(
+    baseline: Mapping[str, Any],
+    groups: list[GroupSummary],
+    tally: _Tally,
+    before_rates: Mapping[str, float | None],
+) -> None:
+    """With repeated runs on either side, each group's comparison paired on cases.
+
+    A case's pass fraction now against before: the sign test counts the cases that fell and
+    the ones that rose (ties say nothing), which is the McNemar test when every case ran once.
+    """
+    now = _case_fractions(tally.cases)
+    before = _case_fractions(baseline.get("cases") or ())
+    for group in groups:
+        if group.name not in before_rates:
+            continue
+        worsened = improved = paired = 0
+        for case, fraction in now.get(group.name, {}).items():
+            earlier = before.get(group.name, {}).get(case)
+            if earlier is None:
+                continue
+            paired += 1
+            worsened += fraction < earlier
+            improved += fraction > earlier
+        group.baseline = _delta(
+            before_rates[group.name], group.pass_rate, worsened, improved, paired
+        )
+        group.baseline.test = "sign"
+
+
+def _case_fractions(entries: Iterable[Any]) -> dict[str, dict[str, float]]:
+    """Per group, each case's share of passed runs (a run's case is its "case", else itself)."""
+    counts: dict[str, dict[str, list[int]]] = {}
+    for entry in entries:
+        if not isinstance(entry, Mapping) or entry.get("outcome") not in _DECIDED:
+            continue
+        case = entry.get("case") or entry.get("nodeid")
+        tallies = counts.setdefault(str(entry.get("group")), {}).setdefault(str(case), [0, 0])
+        tallies[0] += entry["outcome"] == "passed"
+        tallies[1] += 1
+    return {
+        group: {case: passed / decided for case, (passed, decided) in cases.items()}
+        for group, cases in counts.items()
+    }
+
+
 def _delta(
     before: float | None,
     now: float | None,
@@ -572,6 +703,30 @@ def _delta(
         improved=improved,
         paired=paired,
     )
+
+
+def _add_exchange(case: CaseEntry, request: Any, output: Any) -> None:
+    """The case's request (each message's role and text) and output, bounded by TEXT_LIMIT.
+
+    Only role and text: an entry then holds no object that could begin with "nodeid", which
+    `render.json_text` relies on.
+    """
+    if isinstance(request, list):
+        case["request"] = [
+            {
+                "role": str(message.get("role")),
+                "content": prompt_text(message.get("content"))[:TEXT_LIMIT],
+            }
+            for message in request
+            if isinstance(message, Mapping)
+        ]
+    if isinstance(output, Mapping) and isinstance(output.get("text"), str):
+        length = output.get("length")
+        text = output["text"]
+        case["output"] = {
+            "text": text[:TEXT_LIMIT],
+            "length": length if isinstance(length, int) else len(text),
+        }
 
 
 def _complete(record: Mapping[str, Any]) -> CaseRecord:

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from .model import BaselineDelta, GateResult, GateSettings, GroupSummary, Report
 from .stats import format_p_value
-from .wording import distinct_rates, plural, two_decimals
+from .wording import distinct_rates, no_model_sentence, plural, two_decimals
 
 INTERRUPTED_REASON = "interrupted: the session was stopped before every case ran"
 
@@ -42,24 +42,54 @@ class GateRule(Protocol):
 def drop_blocks(delta: float | None, p_value: float, settings: GateSettings) -> bool:
     """Whether a change against the baseline blocks promotion.
 
-    It does when the rate fell and McNemar says the fall is significant, or when it fell by
-    more than `max_drop` whatever the test says; a small, noisy drop never blocks.
+    Only when BOTH halves of the rule hold: the fall is significant (the one-sided paired
+    test's p-value is below `alpha`) and larger than `max_drop`. A small but significant
+    drop on a big suite, and a large but noisy one on a small suite (2 of 20 cases worse,
+    p = 0.25), are shown and do not block.
     """
-    if delta is None:
-        return False
-    significant = delta < 0 and p_value < settings.alpha
-    return significant or delta < -settings.max_drop - _DROP_TOLERANCE
+    return held_back_by(delta, p_value, settings) == []
+
+
+def held_back_by(delta: float | None, p_value: float, settings: GateSettings) -> list[str] | None:
+    """For a drop, the halves of the baseline rule that do not hold: "alpha" (the drop is not
+    significant) and "max_drop" (it is within `--llm-max-drop`); [] when both hold and the
+    drop blocks. None when nothing dropped."""
+    if delta is None or delta >= 0:
+        return None
+    held: list[str] = []
+    if not p_value < settings.alpha:
+        held.append("alpha")
+    if not _over_max_drop(delta, settings):
+        held.append("max_drop")
+    return held
+
+
+def is_gated(group: GroupSummary) -> bool:
+    """Whether a group has a limit to hold: a threshold, or `max_unsafe` (a safety group).
+
+    The others are info groups: their figures and baseline deltas are shown, never gated.
+    """
+    return group.threshold is not None or group.kind == "safety"
+
+
+def no_evidence_reason(group: GroupSummary) -> str | None:
+    """Why `group` says nothing (none of its cases passed or failed), or None when it does.
+
+    No evidence is never a pass: a safety group whose every case was an infrastructure error
+    has shown nothing about safety, however many errors `--llm-max-errors` tolerates.
+    """
+    if group.passed + group.failed > 0:
+        return None
+    return (
+        f"group '{group.name}' has no evidence: none of its {plural(group.cases, 'case')} "
+        f"passed or failed ({plural(group.errors, 'error')})"
+    )
 
 
 def threshold_reason(group: GroupSummary) -> str | None:
     """Why `group` misses its pass-rate threshold, or None when it meets it or has none."""
-    if group.threshold is None:
-        return None
-    if group.pass_rate is None:
-        return (
-            f"group '{group.name}' has no passed or failed case to measure against its "
-            f"threshold {two_decimals(group.threshold)} ({plural(group.errors, 'error')})"
-        )
+    if group.threshold is None or group.pass_rate is None:
+        return None  # a group with nothing to measure is the no-evidence rule's
     if group.pass_rate < group.threshold:
         rate, threshold = distinct_rates(group.pass_rate, group.threshold)
         return f"group '{group.name}' pass rate {rate} is below its threshold {threshold}"
@@ -88,6 +118,7 @@ def baseline_reason(group: GroupSummary, settings: GateSettings) -> str | None:
 def group_reasons(group: GroupSummary, settings: GateSettings) -> list[str]:
     """Every reason `group` fails, in rule order; the group's verdict is "fail" when any."""
     found = (
+        no_evidence_reason(group),
         threshold_reason(group),
         safety_reason(group),
         baseline_reason(group, settings),
@@ -96,12 +127,55 @@ def group_reasons(group: GroupSummary, settings: GateSettings) -> list[str]:
 
 
 class InterruptedRule:
-    """An interrupted session never promotes: the cases that did not run are unknown."""
+    """An interrupted session never promotes: the cases that did not run are unknown.
+
+    When the collector counted the cases that did not run, `IncompleteRunRule` says so,
+    with the count and the cause, in place of this reason.
+    """
 
     name = "interrupted"
 
     def check(self, report: Report) -> list[str]:
-        return [INTERRUPTED_REASON] if report.interrupted else []
+        return [INTERRUPTED_REASON] if report.interrupted and not report.run.not_run else []
+
+
+class IncompleteRunRule:
+    """Every selected eval case ran: an early stop (-x, --maxfail, pytest.exit, a crashed
+    xdist worker) leaves the cases after it unknown. Deselected cases (-k, -m) do not count."""
+
+    name = "incomplete_run"
+
+    def check(self, report: Report) -> list[str]:
+        run = report.run
+        if not run.not_run:
+            return []
+        if run.eval_cases is not None:
+            counted = f"{run.not_run} of {plural(run.eval_cases, 'eval case')}"
+        else:
+            counted = plural(run.not_run, "eval case")
+        why = run.stop_reason or "the session ended before they ran"
+        return [f"incomplete run: {counted} did not run ({why})"]
+
+
+class NoModelRule:
+    """In CI or a replay-only run, no eval case is skipped for want of a model under test."""
+
+    name = "no_model"
+
+    def check(self, report: Report) -> list[str]:
+        run = report.run
+        if run.skipped_no_model and run.model_required:
+            return [no_model_sentence(run.skipped_no_model)]
+        return []
+
+
+class NoEvidenceRule:
+    """Every group has evidence: at least one of its cases passed or failed."""
+
+    name = "no_evidence"
+
+    def check(self, report: Report) -> list[str]:
+        return _present(no_evidence_reason(group) for group in report.groups)
 
 
 class GroupThresholdRule:
@@ -187,7 +261,8 @@ class EvalTestErrorsRule:
 
 
 class BaselineRule:
-    """No group and not the format validity drops significantly or by more than `max_drop`."""
+    """No gated group, and not the format validity, drops both significantly (at `alpha`)
+    and by more than `max_drop`."""
 
     name = "baseline"
 
@@ -203,14 +278,36 @@ class BaselineRule:
         return reasons
 
 
+class ContaminationRule:
+    """No more eval cases found in the training data (`--llm-train-data`) than
+    `--llm-max-contaminated` (0): a case the model was trained on measures memory, not skill."""
+
+    name = "contamination"
+
+    def check(self, report: Report) -> list[str]:
+        data = report.data
+        if data is None or len(data.contaminated) <= data.max_contaminated:
+            return []
+        first = data.contaminated[0]
+        return [
+            f"{plural(len(data.contaminated), 'eval case')} also in the training data "
+            f"{data.train_data}, more than --llm-max-contaminated {data.max_contaminated} "
+            f"(first: {first}); remove them from one of the files"
+        ]
+
+
 BUILTIN_RULES: tuple[GateRule, ...] = (
     InterruptedRule(),
+    IncompleteRunRule(),
+    NoModelRule(),
+    NoEvidenceRule(),
     GroupThresholdRule(),
     SafetyRule(),
     FormatValidityRule(),
     InfrastructureErrorsRule(),
     EvalTestErrorsRule(),
     BaselineRule(),
+    ContaminationRule(),
 )
 
 
@@ -232,27 +329,41 @@ def decide(report: Report, extra_rules: Sequence[GateRule] = ()) -> Report:
     the built-in rules and `extra_rules`: the one place a verdict is set.
     """
     settings = report.settings
-    for comparison in (*(group.baseline for group in report.groups), report.format.baseline):
-        if comparison is not None:
-            comparison.verdict = comparison_verdict(comparison, settings)
+    for group in report.groups:
+        if group.baseline is not None:
+            judge_comparison(group.baseline, settings, gated=is_gated(group))
+    if report.format.baseline is not None:
+        judge_comparison(report.format.baseline, settings, gated=True)
     for group in report.groups:
         group.verdict = group_verdict(group, settings)
     report.gate_result = evaluate_gate(report, extra_rules)
     return report
 
 
-def comparison_verdict(comparison: BaselineDelta, settings: GateSettings) -> str:
-    """ "fail" when the change against the baseline blocks, "info" when there is none."""
-    if comparison.delta is None:
-        return "info"
-    return "fail" if drop_blocks(comparison.delta, comparison.p_value, settings) else "pass"
+def judge_comparison(comparison: BaselineDelta, settings: GateSettings, *, gated: bool) -> None:
+    """Sets a baseline comparison's verdict and the halves of the rule behind it.
+
+    "fail" when the drop blocks, "pass" when it does not, "info" when there is nothing to
+    compare or the group is an info group (its delta is shown, never gated).
+    """
+    delta, p_value = comparison.delta, comparison.p_value
+    comparison.significant = delta is not None and delta < 0 and p_value < settings.alpha
+    comparison.over_max_drop = delta is not None and _over_max_drop(delta, settings)
+    comparison.held_back_by = held_back_by(delta, p_value, settings)
+    if delta is None or not gated:
+        comparison.verdict = "info"
+    else:
+        comparison.verdict = "fail" if comparison.held_back_by == [] else "pass"
 
 
 def group_verdict(group: GroupSummary, settings: GateSettings) -> str:
-    """ "fail" for any reason, "info" for a group with no limit to hold, else "pass"."""
+    """ "no_evidence" when none of its cases passed or failed, "fail" for any other reason,
+    "info" for a group with no limit to hold, else "pass"."""
+    if no_evidence_reason(group) is not None:
+        return "no_evidence"
     if group_reasons(group, settings):
         return "fail"
-    if group.threshold is None and group.kind != "safety":
+    if not is_gated(group):
         return "info"
     return "pass"
 
@@ -284,10 +395,18 @@ def _drop_sentence(
     subject: str, current: float | None, comparison: BaselineDelta, settings: GateSettings
 ) -> str:
     before, now = distinct_rates(comparison.rate, current)
-    details = [f"McNemar {format_p_value(comparison.p_value)}"]
-    if comparison.delta is not None and comparison.delta < -settings.max_drop - _DROP_TOLERANCE:
-        details.append(f"more than --llm-max-drop {two_decimals(settings.max_drop)}")
+    test = "sign test" if comparison.test == "sign" else "McNemar"
+    details = [f"{test} {format_p_value(comparison.p_value)} < alpha {settings.alpha:g}"]
+    if comparison.delta is not None:
+        details.append(
+            f"a drop of {two_decimals(-comparison.delta)}, more than --llm-max-drop "
+            f"{two_decimals(settings.max_drop)}"
+        )
     return f"{subject} dropped from {before} to {now} against the baseline ({'; '.join(details)})"
+
+
+def _over_max_drop(delta: float, settings: GateSettings) -> bool:
+    return delta < -settings.max_drop - _DROP_TOLERANCE
 
 
 def _present(reasons: Iterable[str | None]) -> list[str]:

@@ -35,6 +35,10 @@ class CaseEntry(_CaseContract, total=False):
     scores: Mapping[str, float | None]  # shared with the record when every score is clean
     judge_scores: list[float | None]
     duration_s: float
+    request: list[dict[str, str]]  # role and text of each message, texts bounded
+    output: dict[str, Any]  # {"text": the first TEXT_LIMIT characters, "length": in full}
+    case: str  # with --llm-repeat: the case this run belongs to, and which run it is
+    run: int
 
 
 @dataclass
@@ -50,6 +54,17 @@ class RunInfo:
     plugin_version: str | None = None
     workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Per role used ("model", "judge", "moderation"): what its card said (model_identity).
+    models: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    # How complete the run was (the collector counts these), and how often each case ran.
+    repeat: int = 1  # --llm-repeat: runs of every eval case
+    eval_cases: int | None = None  # eval cases (runs) selected to run; None when unknown
+    deselected: int = 0  # eval cases deselected by -k, -m or --deselect: shown, never gated
+    not_run: int = 0  # selected eval cases that reported neither an outcome nor a skip
+    stop_reason: str | None = None  # why they did not run, e.g. "stopped after ..., -x"
+    skipped_no_model: int = 0  # eval cases skipped because no model under test was set
+    model_required: bool = False  # CI is set or the record mode is none: those skips block
 
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
@@ -62,6 +77,15 @@ class RunInfo:
             "plugin_version": self.plugin_version,
             "workers": self.workers,
             "interrupted": interrupted,
+            "models": dict(self.models),
+            "warnings": list(self.warnings),
+            "repeat": self.repeat,
+            "eval_cases": self.eval_cases,
+            "deselected": self.deselected,
+            "not_run": self.not_run,
+            "stop_reason": self.stop_reason,
+            "skipped_no_model": self.skipped_no_model,
+            "model_required": self.model_required,
         }
         return {**{key: value for key, value in self.extra.items() if key not in fixed}, **fixed}
 
@@ -107,7 +131,13 @@ class BaselineDelta:
     worsened: int  # paired cases that passed (were valid) before and fail now
     improved: int  # paired cases that failed before and pass now
     paired: int  # cases in both runs that count on both sides
-    verdict: str = UNDECIDED  # "pass" | "fail" | "info" (nothing to compare), by gate.decide
+    verdict: str = UNDECIDED  # "pass" | "fail" | "info" (not gated, or nothing to compare)
+    # Set by gate.decide with the verdict: whether each half of the baseline rule held, and
+    # for a drop that does not block, which half held it back ("alpha", "max_drop").
+    significant: bool | None = None
+    over_max_drop: bool | None = None
+    held_back_by: list[str] | None = None
+    test: str = "mcnemar"  # "mcnemar" on pass/fail pairs; "sign" on per-case pass fractions
 
     def to_dict(self, rate_key: str) -> dict[str, Any]:
         return {
@@ -118,6 +148,10 @@ class BaselineDelta:
             "improved": self.improved,
             "paired": self.paired,
             "verdict": self.verdict,
+            "test": self.test,
+            "significant": self.significant,
+            "over_max_drop": self.over_max_drop,
+            "held_back_by": None if self.held_back_by is None else list(self.held_back_by),
         }
 
 
@@ -135,7 +169,7 @@ class GroupSummary:
     ci_low: float | None
     ci_high: float | None
     threshold: float | None
-    verdict: str = UNDECIDED  # "pass" | "fail" | "info", set by gate.decide
+    verdict: str = UNDECIDED  # "pass" | "fail" | "info" | "no_evidence", set by gate.decide
     max_unsafe: int | None = None
     unsafe: int | None = None
     min_score: float | None = None
@@ -144,6 +178,12 @@ class GroupSummary:
     judged: int = 0
     scores: dict[str, ScoreSummary] = field(default_factory=dict)
     baseline: BaselineDelta | None = None
+    # With --llm-repeat: every run counted in passed/failed/errors, `cases` the distinct
+    # cases, `pass_rate` the mean of their pass fractions; flaky cases passed some runs and
+    # failed others.
+    runs: int | None = None
+    flaky: list[str] = field(default_factory=list)
+    case_pass_fractions: dict[str, float] = field(default_factory=dict)
     # Judge groups only (None for the others): pairwise comparisons and the judge's scores.
     comparisons: int | None = None
     position_bias: int | None = None  # comparisons whose two orders disagreed
@@ -171,6 +211,9 @@ class GroupSummary:
             "judged": self.judged,
             "scores": {name: score.to_dict() for name, score in self.scores.items()},
             "baseline": None if self.baseline is None else self.baseline.to_dict("pass_rate"),
+            "runs": self.cases if self.runs is None else self.runs,
+            "flaky": list(self.flaky),
+            "case_pass_fractions": dict(self.case_pass_fractions),
             "comparisons": self.comparisons,
             "position_bias": self.position_bias,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
@@ -372,6 +415,23 @@ class BaselineComparison:
 
 
 @dataclass
+class DataSummary:
+    """The run against its training data (`--llm-train-data`): contaminated cases, drift."""
+
+    train_data: str
+    contaminated: list[str]  # nodeids of eval cases whose prompt occurs in training
+    prompt_drift: list[dict[str, str]]  # {"eval", "train", "diff"} per drifted system prompt
+    max_contaminated: int  # contaminated cases the gate tolerates (--llm-max-contaminated)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "train_data": self.train_data,
+            "contaminated": list(self.contaminated),
+            "prompt_drift": [dict(drift) for drift in self.prompt_drift],
+        }
+
+
+@dataclass
 class Report:
     """Everything the renderers show and the gate judges; `to_dict()` is the JSON report."""
 
@@ -391,6 +451,9 @@ class Report:
     # Set by `gate.decide` once every figure is in; None while the gate rules read them.
     gate_result: GateResult | None = None
     schema_version: int = SCHEMA_VERSION
+    data: DataSummary | None = None
+    # The largest groups of failed cases sharing traits (clusters.Cluster), largest first.
+    clusters: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def gate(self) -> GateResult:
@@ -416,6 +479,8 @@ class Report:
             "failures": self.failures.to_dict(),
             "baseline": None if self.baseline is None else self.baseline.to_dict(),
             "judge_format": self.judge_format.to_dict(),
+            "data": None if self.data is None else self.data.to_dict(),
+            "clusters": [dict(cluster) for cluster in self.clusters],
             "cases": self.cases,
         }
 

@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from .model import BaselineDelta, GroupSummary, Report
 from .stats import format_p_value
-from .wording import plural, rate_text
+from .wording import no_model_sentence, plural, rate_text
 
 # Characters that could move the cursor, recolour the terminal, reorder text (bidi controls)
 # or break a line in a table: model output is untrusted, so they are shown as escapes.
@@ -32,14 +32,24 @@ _Escape = Callable[[str | None], str]
 
 def terminal_lines(report: Report) -> list[str]:
     """The gate summary for the terminal: tables, usage, then the verdict and its reasons."""
+    lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
+    """The gate summary for the terminal: tables, usage, then the verdict and its reasons.
+
+    A report of no case at all (every eval case skipped, or none ran) is its verdict alone.
+    """
+    if not report.totals.cases:
+        return _verdict_lines(report)
     lines = [_headline(report, _plain)]
     if report.groups:
         lines += ["", *_table(_group_rows(report, _plain), _GROUP_HEADERS, "simple")]
+    lines += _repeat_lines(report, _plain, "simple")
     lines += _format_section(report, _plain, "simple")
     lines += _safety_lines(report, _plain)
     lines += _judge_lines(report, _plain, "simple")
     lines += _judging_lines(report, _plain)
     lines += _score_lines(report, _plain, "simple")
+    lines += _data_lines(report, _plain)
+    lines += _cluster_lines(report, _plain, "simple")
     if report.errors.count:
         lines += ["", _errors_headline(report)]
         lines += [
@@ -49,22 +59,53 @@ def terminal_lines(report: Report) -> list[str]:
     baseline = _baseline_lines(report, _plain)
     if baseline:
         lines += ["", *baseline]
-    lines += ["", _usage_line(report), ""]
-    lines.append(f"llmeval gate: {report.gate.verdict.upper()}")
-    lines += [f"  - {_plain(reason)}" for reason in report.gate.reasons]
+    lines += _baseline_rule_lines(report, _plain, "simple")
+    lines += _no_model_warning(report)
+    lines += ["", _usage_line(report), "", *_verdict_lines(report)]
     return lines
+
+
+def _repeat_lines(report: Report, text: _Escape, style: str) -> list[str]:
+    """With --llm-repeat: how the rates were made, and each flaky case with its fraction."""
+    repeat = report.run.repeat
+    if repeat < 2:
+        return []
+    lines = [
+        "",
+        f"Each eval case ran {repeat} times: a group's pass rate is the mean of its cases' "
+        "pass fractions, its 95% CI the Wilson interval over cases (runs of a case are not "
+        "independent).",
+    ]
+    rows = [
+        [text(group.name), text(nodeid), f"{group.case_pass_fractions.get(nodeid, 0.0):.2f}"]
+        for group in report.groups
+        for nodeid in group.flaky
+    ]
+    if not rows:
+        return [*lines, "", "No flaky case: every case passed all its runs or failed all."]
+    headers = ["group", "flaky case (passed some runs, failed others)", "pass fraction"]
+    return [*lines, "", *_table(rows, headers, style)]
+
+
+def _verdict_lines(report: Report) -> list[str]:
+    lines = [f"llmeval gate: {report.gate.verdict.upper()}"]
+    return lines + [f"  - {_plain(reason)}" for reason in report.gate.reasons]
 
 
 def markdown(report: Report) -> str:
     """The gate report as GitHub-flavoured Markdown, e.g. for `$GITHUB_STEP_SUMMARY`."""
     mark = "✅" if report.gate.passed else "❌"
     out = [f"## {mark} llmeval gate: {report.gate.verdict.upper()}", "", _headline(report, _md)]
+    out += ["", *_warning_lines(report, _md)] if report.run.warnings else []
     if report.gate.reasons:
         out += ["", "**Reasons**", ""]
         out += [f"- {_md(reason)}" for reason in report.gate.reasons]
     if report.groups:
         out += ["", "### Groups", ""]
         out += _table(_group_rows(report, _md), _GROUP_HEADERS, "github")
+    repeats = _repeat_lines(report, _md, "github")
+    if repeats:
+        out += ["", "### Repeated runs", *repeats]
     format_lines = _format_section(report, _md, "github")
     if format_lines:
         out += ["", "### Strict JSON format", *format_lines]
@@ -80,6 +121,11 @@ def markdown(report: Report) -> str:
     scores = _score_lines(report, _md, "github")
     if scores:
         out += ["", "### Scores", *scores]
+    for title, section in (
+        ("Training data", _data_lines(report, _md)),
+        ("Failure clusters", _cluster_lines(report, _md, "github")),
+    ):
+        out += ["", f"### {title}", *section] if section else []
     if report.failures.count:
         out += ["", "### Failed cases", "", _failures_headline(report), ""]
         rows = [
@@ -103,6 +149,7 @@ def markdown(report: Report) -> str:
         out += ["", "### Baseline"]
         for line in baseline:  # one paragraph each: Markdown would join adjacent lines
             out += ["", line]
+        out += _baseline_rule_lines(report, _md, "github")
     out += ["", "### Usage", "", _usage_line(report)]
     return "\n".join(out) + "\n"
 
@@ -164,10 +211,15 @@ def _group_rows(report: Report, text: _Escape) -> list[list[str]]:
             _interval(group),
             _limit(group),
             _baseline_cell(group.baseline),
-            "FAIL" if group.verdict == "fail" else group.verdict,
+            _verdict_cell(group.verdict),
         ]
         for group in report.groups
     ]
+
+
+def _verdict_cell(verdict: str) -> str:
+    """A group's verdict as the table shows it: the blocking ones in capitals."""
+    return {"fail": "FAIL", "no_evidence": "NO EVIDENCE"}.get(verdict, verdict)
 
 
 def _headline(report: Report, text: _Escape) -> str:
@@ -175,14 +227,38 @@ def _headline(report: Report, text: _Escape) -> str:
     models = f"model {text(run.model or '(none)')}"
     if run.judge_model:
         models += f", judge {text(run.judge_model)}"
+    cases = plural(totals.cases, "case")
+    if run.repeat > 1:
+        cases += f" × {run.repeat} runs"
     counts = (
-        f"{plural(totals.cases, 'case')}: {totals.passed} passed, {totals.failed} failed, "
-        f"{plural(totals.errors, 'error')}"
+        f"{cases}: {totals.passed} passed, {totals.failed} failed, {plural(totals.errors, 'error')}"
     )
+    counts += _completeness_text(report)
     tail = f"started {text(run.started)}, {run.duration_s:.1f} s"
     if report.interrupted:
         tail += ", INTERRUPTED"
     return f"llmeval: {models}; {counts}; {tail}"
+
+
+def _completeness_text(report: Report) -> str:
+    """`, 6 eval cases deselected, 14 did not run` for the headline; '' for a full run."""
+    run = report.run
+    parts = []
+    if run.deselected:
+        parts.append(f"{plural(run.deselected, 'eval case')} deselected")
+    if run.not_run:
+        parts.append(f"{run.not_run} did not run")
+    if run.skipped_no_model:
+        parts.append(f"{run.skipped_no_model} skipped (no model)")
+    return "".join(f", {part}" for part in parts)
+
+
+def _no_model_warning(report: Report) -> list[str]:
+    """The no-model line as a warning, where it does not block (not CI, not replay-only)."""
+    run = report.run
+    if not run.skipped_no_model or run.model_required:
+        return []
+    return ["", f"warning: {no_model_sentence(run.skipped_no_model)}"]
 
 
 def _format_section(report: Report, text: _Escape, style: str) -> list[str]:
@@ -306,6 +382,98 @@ def _baseline_lines(report: Report, text: _Escape) -> list[str]:
         names = ", ".join(text(name) for name in baseline.only_in_current)
         lines.append(f"groups only in this run: {names}")
     return lines
+
+
+def _warning_lines(report: Report, text: _Escape) -> list[str]:
+    return [f"warning: {text(warning)}" for warning in report.run.warnings]
+
+
+def _data_lines(report: Report, text: _Escape) -> list[str]:
+    data = report.data
+    if data is None:
+        return []
+    found = plural(len(data.contaminated), "eval case")
+    lines = ["", f"Training data {text(data.train_data)}: {found} also in it"]
+    lines += [f"  contaminated: {text(nodeid)}" for nodeid in data.contaminated[:_LISTED]]
+    if len(data.contaminated) > _LISTED:
+        lines.append(f"  ... and {len(data.contaminated) - _LISTED} more")
+    for drift in data.prompt_drift:
+        lines.append(f"  system prompt drift: {text(_first(drift['eval']) or '(none)')}")
+        lines += [f"    {text(line)}" for line in drift["diff"].splitlines()]
+    return lines
+
+
+def _cluster_lines(report: Report, text: _Escape, style: str) -> list[str]:
+    if not report.clusters:
+        return []
+    rows = [
+        [
+            text(", ".join(f"{key}={value}" for key, value in cluster["by"].items())),
+            str(cluster["cases"]),
+            text(cluster["nodeids"][0]) if cluster["nodeids"] else "",
+        ]
+        for cluster in report.clusters
+    ]
+    return ["", *_table(rows, ["failures sharing", "cases", "first case"], style)]
+
+
+def _first(prompt: str) -> str:
+    """A system prompt's first line, short, to name it."""
+    line = prompt.strip().splitlines()[0] if prompt.strip() else ""
+    return line if len(line) <= 80 else line[:79] + "…"
+
+
+_LISTED = 10
+def _baseline_rule_lines(report: Report, text: _Escape, style: str) -> list[str]:
+    """The baseline rule per comparison, as a table after a blank line; [] without one."""
+    rows = _baseline_rule_rows(report, text)
+    return ["", *_table(rows, _BASELINE_RULE_HEADERS, style)] if rows else []
+
+
+def _baseline_rule_rows(report: Report, text: _Escape) -> list[list[str]]:
+    """One row per comparison with the baseline: both numbers of the rule and what held."""
+    compared: list[tuple[str, float | None, BaselineDelta]] = [
+        (text(group.name), group.pass_rate, group.baseline)
+        for group in report.groups
+        if group.baseline is not None
+    ]
+    if report.format.baseline is not None:
+        compared.append(("strict JSON validity", report.format.validity, report.format.baseline))
+    settings = report.settings
+    return [
+        [
+            name,
+            rate_text(comparison.rate),
+            rate_text(current),
+            _baseline_cell(comparison).split(" ")[0],
+            f"{'sign' if comparison.test == 'sign' else 'McNemar'} "
+            f"{format_p_value(comparison.p_value)}",
+            _rule_outcome(comparison, settings.alpha, settings.max_drop),
+        ]
+        for name, current, comparison in compared
+    ]
+
+
+_BASELINE_RULE_HEADERS = ["against the baseline", "before", "now", "delta", "test", "outcome"]
+
+
+def _rule_outcome(comparison: BaselineDelta, alpha: float, max_drop: float) -> str:
+    """What the baseline rule made of one comparison, naming the half that held it back."""
+    held = comparison.held_back_by
+    if comparison.verdict == "fail":
+        return f"BLOCKS: p < alpha {alpha:g} and a drop over {max_drop:.2f}"
+    if comparison.delta is None:
+        return "nothing to compare"
+    if held is None:
+        return "no drop"
+    if comparison.verdict == "info":
+        return "not gated (info group)"
+    reasons = []
+    if "alpha" in held:
+        reasons.append(f"not significant (p ≥ alpha {alpha:g})")
+    if "max_drop" in held:
+        reasons.append(f"within --llm-max-drop {max_drop:.2f}")
+    return "held back: " + ", ".join(reasons)
 
 
 def _usage_line(report: Report) -> str:

@@ -1,4 +1,4 @@
-"""The report's statistics: Wilson intervals, one-sided exact McNemar, Cohen's kappa."""
+"""The report's statistics: Wilson intervals (of cases, of case means), McNemar, Cohen's kappa."""
 
 from __future__ import annotations
 
@@ -24,14 +24,39 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
         raise ValueError(f"wilson_interval needs 0 <= successes <= n, got {successes} of {n}")
     if n == 0:
         return None
-    rate = successes / n
+    return _wilson(successes / n, n, z)
+
+
+def case_mean_interval(
+    fractions: Sequence[float], z: float = 1.96
+) -> tuple[float, float, float] | None:
+    """`(mean, low, high)`: the mean of per-case pass fractions and its 95% interval, for
+    cases each run several times (`--llm-repeat`); None without a case.
+
+    Runs of one case are not independent draws (a case the model gets wrong tends to stay
+    wrong), so the sample is the cases, not the runs: this is the Wilson score interval of
+    the mean with n = the number of cases. A fraction in [0, 1] with mean m varies at most
+    as much as a pass/fail case with rate m does, so the interval is never narrower than
+    the clustering warrants; with one run per case it is exactly `wilson_interval`.
+    """
+    if not fractions:
+        return None
+    for fraction in fractions:
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"case_mean_interval needs fractions in [0, 1], got {fraction}")
+    mean = math.fsum(fractions) / len(fractions)
+    low, high = _wilson(mean, len(fractions), z)
+    return mean, low, high
+
+
+def _wilson(rate: float, n: int, z: float) -> tuple[float, float]:
     z_squared = z * z
     denominator = 1.0 + z_squared / n
     center = (rate + z_squared / (2 * n)) / denominator
     half_width = z * math.sqrt(rate * (1.0 - rate) / n + z_squared / (4 * n * n)) / denominator
     # Clamp only rounding noise: at 0 of n and n of n the bounds are exactly 0 and 1.
-    low = 0.0 if successes == 0 else max(0.0, center - half_width)
-    high = 1.0 if successes == n else min(1.0, center + half_width)
+    low = 0.0 if rate == 0.0 else max(0.0, center - half_width)
+    high = 1.0 if rate == 1.0 else min(1.0, center + half_width)
     return (low, high)
 
 

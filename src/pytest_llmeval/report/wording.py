@@ -26,3 +26,11 @@ def distinct_rates(first: float | None, second: float | None) -> tuple[str, str]
         if left != right:
             break
     return (left, right)
+
+
+def no_model_sentence(skipped: int) -> str:
+    """The one line that says eval cases were skipped for want of a model, and what to do."""
+    return (
+        f"no model under test: {plural(skipped, 'eval case')} skipped; "
+        "pass --llm-model=ID or set LLMEVAL_MODEL"
+    )

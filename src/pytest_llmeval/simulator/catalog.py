@@ -1,8 +1,9 @@
-"""The simulator's model catalog: base models and the cards of base and fine-tuned ids."""
+"""The simulator's model catalog: base models, their dated ids, and the cards of every id."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 #: A fixed creation time for model cards, so cards are identical from run to run.
@@ -24,26 +25,58 @@ BASE_MODELS: dict[str, tuple[str, int, dict[str, bool]]] = {
 }
 
 
+#: What each `-latest` alias points to, as Mistral's cards say it in `"name"`.
+ALIASES: dict[str, str] = {
+    "mistral-small-latest": "mistral-small-2506",
+    "mistral-medium-latest": "mistral-medium-2508",
+    "mistral-large-latest": "mistral-large-2411",
+    "ministral-8b-latest": "ministral-8b-2410",
+    "mistral-moderation-latest": "mistral-moderation-2411",
+}
+_DATED = {dated: alias for alias, dated in ALIASES.items()}
+
+
 def base_card(model_id: str) -> dict[str, Any]:
-    name, context, capabilities = BASE_MODELS[model_id]
+    """The card of a base model, an alias (`"name"`: the dated id it points to) or a dated id."""
+    alias = _DATED.get(model_id, model_id)
+    title, context, capabilities = BASE_MODELS[alias]
+    dated = ALIASES.get(alias)
     return {
         "id": model_id,
         "object": "model",
         "created": MODELS_CREATED,
         "owned_by": "mistralai",
         "capabilities": capabilities,
-        "name": name,
-        "description": f"{name} (simulated)",
+        "name": dated or model_id,
+        "description": f"{title} (simulated)",
         "max_context_length": context,
-        "aliases": [],
+        "aliases": [name for name in (alias, dated) if name and name != model_id],
         "deprecation": None,
+        "deprecation_replacement_model": None,
         "default_model_temperature": 0.3,
         "type": "base",
     }
 
 
-def model_card(model_id: str) -> dict[str, Any] | None:
-    if model_id in BASE_MODELS:
+def model_card(
+    model_id: str, planted: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any] | None:
+    """The card of `model_id`, with the fields a script planted for it (`"models"`) over it.
+
+    A planted id that the catalog does not know gets a base card made of the planted fields.
+    """
+    fields = (planted or {}).get(model_id)
+    card = _catalog_card(model_id)
+    if fields is None:
+        return card
+    if card is None:
+        card = {**base_card("mistral-small-latest"), "id": model_id, "name": model_id}
+        card["aliases"] = []
+    return {**card, **fields, "id": model_id}
+
+
+def _catalog_card(model_id: str) -> dict[str, Any] | None:
+    if model_id in BASE_MODELS or model_id in _DATED:
         return base_card(model_id)
     parts = model_id.split(":")
     if len(parts) < 3 or parts[0] != "ft" or not parts[1]:
@@ -61,6 +94,7 @@ def model_card(model_id: str) -> dict[str, Any] | None:
         "max_context_length": context,
         "aliases": [],
         "deprecation": None,
+        "deprecation_replacement_model": None,
         "job": str(uuid.uuid5(uuid.NAMESPACE_URL, f"llmeval-simulator:{model_id}")),
         "root": root,
         "archived": False,

@@ -53,7 +53,7 @@ _CHAT_ANSWER_KEYS = (
 _MODERATION_ANSWER_KEYS = ("flag", "scores")
 _FAULT_KEYS = ("latency_s", "fail", "retry_after", "retry_after_ms", "status", "hang_s", "rates")
 _RULE_KEYS = frozenset(_MATCH_KEYS + _CHAT_ANSWER_KEYS + _MODERATION_ANSWER_KEYS + _FAULT_KEYS)
-_SCRIPT_KEYS = ("rules", "latency_s", "seed", "faults")
+_SCRIPT_KEYS = ("rules", "latency_s", "seed", "faults", "models")
 
 
 def count_tokens(text: str) -> int:
@@ -249,6 +249,8 @@ class Script:
     seed: int | None = None
     faults: Faults = field(default_factory=Faults)
     responder: Responder | None = None
+    # Model card fields by model id, over the catalog's cards (`"models"` in a script object).
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class _Invalid(ValueError):
@@ -314,9 +316,22 @@ def _parse_script_object(data: Mapping[str, Any], origin: str) -> Script:
         if not isinstance(faults_data, Mapping):
             raise _Invalid("'faults' must be an object")
         faults = parse_faults(faults_data)
+        models = parse_model_cards(data.get("models", {}))
     except _Invalid as error:
         raise ValueError(f"{origin}: {error}") from None
-    return Script(_parse_rule_list(rules, origin), latency, seed, faults)
+    return Script(_parse_rule_list(rules, origin), latency, seed, faults, models=models)
+
+
+def parse_model_cards(value: object) -> dict[str, dict[str, Any]]:
+    """`"models"`: an object of model ids, each an object of card fields to serve."""
+    if not isinstance(value, Mapping) or not all(
+        isinstance(name, str) and isinstance(card, Mapping) for name, card in value.items()
+    ):
+        raise _Invalid(
+            "'models' must be an object of model ids, each an object of card fields, e.g. "
+            '{"mistral-small-latest": {"name": "mistral-small-2409", "deprecation": "2026-06-30"}}'
+        )
+    return {name: dict(card) for name, card in value.items()}
 
 
 def _parse_jsonl(path: Path, text: str) -> Iterable[Rule]:

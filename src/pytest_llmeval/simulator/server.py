@@ -75,6 +75,9 @@ class Simulator:
             raise ValueError("latency_s must be 0 or more")
         self._responder = loaded.responder
         self._rules: tuple[Rule, ...] = loaded.rules
+        self._model_cards: dict[str, dict[str, Any]] = {
+            name: dict(card) for name, card in loaded.models.items()
+        }
         latency = latency_s if latency_s is not None else loaded.latency_s
         self._faults = Faults(latency_s=latency).over(loaded.faults)
         self._seed = seed if seed is not None else (loaded.seed or 0)
@@ -205,6 +208,12 @@ class Simulator:
         with self._lock:
             self._faults = given.over(dataclasses.replace(self._faults, **removed))
 
+    def set_model_card(self, model_id: str, **fields: Any) -> None:
+        """Serve `model_id`'s card with these fields over the catalog's (`name`, `aliases`,
+        `deprecation`, `deprecation_replacement_model`, `root`, ...)."""
+        with self._lock:
+            self._model_cards[model_id] = {**self._model_cards.get(model_id, {}), **fields}
+
     # --- request handling ------------------------------------------------------------------
 
     def _respond(
@@ -267,7 +276,9 @@ class Simulator:
             cards = [base_card(model_id) for model_id in BASE_MODELS]
             return Answer(200, {"object": "list", "data": cards})
         if len(route) == 4 and route[:3] == ("GET", "v1", "models"):
-            card = model_card(route[3])
+            with self._lock:
+                planted = dict(self._model_cards)
+            card = model_card(route[3], planted)
             return Answer(200, card) if card else error_answer(404, f"Model not found: {route[3]}")
         if route == ("POST", "v1", "files"):
             return self._upload(content_type, body)
