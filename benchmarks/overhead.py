@@ -1,11 +1,13 @@
-"""The plugin's cost per case: 2,000 replayed dataset cases against 2,000 trivial pytest tests.
+"""The plugin's cost per case: replayed dataset cases against as many trivial pytest tests.
 
 Run: `.venv/bin/python benchmarks/overhead.py [--cases N] [--repeat R]` (defaults 2000 and 5).
 
-First the store is filled once: one pytest session of N `llm_reply` dataset cases (the same
-suite as benchmarks/throughput.py) against the simulator, a process of its own, with
-`--llm-record-mode=all`. The simulator is then stopped, and these are timed, alternating,
-R times each, every one a whole `python -m pytest` process:
+The suite is written as users write one (benchmarks/throughput.py's TEST_FILE and
+JUDGED_TEST_FILE): N dataset cases in a metric group with `@pytest.mark.llm_prompt(
+temperature=0, max_tokens=200)`, and N/10 more in a judge group that grade the reply with
+`llm_judge.score`. First the store is filled once: one pytest session against the simulator,
+a process of its own, with `--llm-record-mode=all`. The simulator is then stopped, and these
+are timed, alternating, R times each, every one a whole `python -m pytest` process:
 
 - replay: the N dataset cases with `--llm-record-mode=none` and `--llm-server-url` pointing at
   a closed loopback port, so every reply must come from the store (a miss or a call fails the
@@ -15,7 +17,9 @@ R times each, every one a whole `python -m pytest` process:
   installed costs an ordinary suite.
 
 The table shows the best wall time, the median and the spread, and the CPU time of the best
-run. Target: replay at most 1.5 x the plain run's wall time (best of R).
+run. Targets, on the median of the run-by-run ratios: replay at most 1.5 x the plain run;
+the plain run with the plugin installed and unused within 1.05 x the run with
+`-p no:llmeval`. `--no-bytecode-cache` measures with PYTHONDONTWRITEBYTECODE=1.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from throughput import (
     MODEL,
     Series,
     SimulatorProcess,
+    apply_conditions,
+    bytecode_cache_option,
+    bytecode_mode,
     closed_port_url,
     in_work_folder,
     print_verdict,
@@ -41,6 +48,16 @@ from throughput import (
 )
 
 TARGET_RATIO = 1.5
+# Leaves a note when a session ended with the SDK imported: a replay that went through it.
+SDK_PROBE = """\
+import sys
+
+
+def pytest_sessionfinish(session):
+    if "mistralai" in sys.modules:
+        open("sdk-imported", "w").close()
+"""
+UNUSED_TARGET_RATIO = 1.05
 
 
 def main() -> int:
@@ -48,17 +65,26 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=2000, help="N, cases and plain tests (2000)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each (5)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    bytecode_cache_option(parser)
     return in_work_folder("llmeval-overhead-", parser.parse_args(), measure)
 
 
 def measure(options: argparse.Namespace, work: Path) -> int:
-    count = options.cases
-    suite = write_suite(work / "suite", count)
+    judged = options.cases // 10
+    suite = write_suite(work / "suite", options.cases, judged=judged)
+    count = options.cases + judged  # tests in the suite; the plain suite has as many
+    calls = options.cases + 2 * judged  # a judged case calls the model and the judge
     plain = write_plain_suite(work / "plain", count)
+    (suite / "conftest.py").write_text(SDK_PROBE, encoding="utf-8")
     store = work / "store"
     use_pycache(work / "pycache")
+    apply_conditions(options)
     model_args = [f"--llm-model={MODEL}", f"--llm-store={store}"]
-    print(f"{count} cases, best of {options.repeat}; work folder {work}", flush=True)
+    print(
+        f"{options.cases} cases + {judged} judged ({count} tests), best of {options.repeat},"
+        f" {bytecode_mode()}; work folder {work}",
+        flush=True,
+    )
 
     with SimulatorProcess(0.0) as simulator:
         recording = run_timed(
@@ -73,8 +99,8 @@ def measure(options: argparse.Namespace, work: Path) -> int:
         )
     recorded = sum(1 for _ in store.rglob("*.json"))
     print(f"  recorded {recorded} responses in {recording.wall_s:.2f} s", flush=True)
-    if recorded != count:
-        raise RuntimeError(f"expected {count} recordings in {store}, found {recorded}")
+    if recorded != calls:
+        raise RuntimeError(f"expected {calls} recordings in {store}, found {recorded}")
 
     offline = closed_port_url()  # the simulator is gone too: a call could not succeed
     replay_command = pytest_command(
@@ -85,6 +111,7 @@ def measure(options: argparse.Namespace, work: Path) -> int:
         (pytest_command(), plain),
         (pytest_command("-p", "no:llmeval"), plain),
     ]
+    (suite / "sdk-imported").unlink()  # the recording session imported it, as it must
     for command, folder in commands:  # warm-up, not timed: the bytecode cache of each
         run_timed(command, folder, expect=f"{count} passed")
     replay, plain_on, plain_off = Series(), Series(), Series()
@@ -100,8 +127,9 @@ def measure(options: argparse.Namespace, work: Path) -> int:
             f" plain without the plugin {plain_off.runs[-1].wall_s:.2f} s",
             flush=True,
         )
-    if sum(1 for _ in store.rglob("*.json")) != count:
+    if sum(1 for _ in store.rglob("*.json")) != calls:
         raise RuntimeError(f"the replay runs changed the store {store}")
+    through_sdk = (suite / "sdk-imported").exists()
 
     def row(name: str, series: Series) -> list[str]:
         return [
@@ -136,9 +164,22 @@ def measure(options: argparse.Namespace, work: Path) -> int:
             disable_numparse=True,
         )
     )
-    return print_verdict(
+    print(
+        "replay sessions imported the SDK (some replays went through it)"
+        if through_sdk
+        else "replay sessions never imported the SDK: every reply and verdict was read directly"
+    )
+    replay_status = print_verdict(
         replay, plain_on, "replay / plain", f"replay at most {TARGET_RATIO} x plain", TARGET_RATIO
     )
+    unused_status = print_verdict(
+        plain_on,
+        plain_off,
+        "plain / plain without the plugin",
+        f"plugin installed and unused within {UNUSED_TARGET_RATIO} x -p no:llmeval",
+        UNUSED_TARGET_RATIO,
+    )
+    return max(replay_status, unused_status)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,7 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecor
             "tags": None,
             "dataset": None,
             "models": [],
+            "store_problem": None,
         }
         records.append(record)
     return records

@@ -60,6 +60,9 @@ _ISOLATED_ENV = (
 # Bytecode (and pytest's assertion-rewritten bytecode) of every measured process goes here,
 # outside the repository, so runs after the warm-up start warm as on a developer's machine.
 _PYCACHE: list[Path] = []
+_NO_BYTECODE: list[bool] = []
+# Arguments every measured pytest session gets (--without-hypothesis).
+_PYTEST_ARGS: list[str] = []
 
 FLOOR_SCRIPT = '''\
 """The floor: the same requests through the SDK's complete_async, C at a time, nothing else."""
@@ -70,7 +73,7 @@ import sys
 from mistralai.client import Mistral
 
 
-async def main(dataset, url, model, concurrency):
+async def main(dataset, url, model, concurrency, params):
     with open(dataset, encoding="utf-8") as stream:
         requests = [json.loads(line)["messages"][:-1] for line in stream if line.strip()]
     client = Mistral(api_key="benchmark", server_url=url)
@@ -78,24 +81,48 @@ async def main(dataset, url, model, concurrency):
 
     async def one(messages):
         async with semaphore:
-            response = await client.chat.complete_async(model=model, messages=messages)
+            response = await client.chat.complete_async(model=model, messages=messages, **params)
             assert response.choices[0].message.content
 
     await asyncio.gather(*(one(messages) for messages in requests))
 
 
-asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+asyncio.run(main(*sys.argv[1:4], int(sys.argv[4]), json.loads(sys.argv[5])))
 '''
 
+# Written as users write a suite: a metric group, prompt parameters in a marker with an int
+# temperature (the SDK sends it as 0.0), the dataset's expected reply compared.
 TEST_FILE = """\
+import json
+
 import pytest
 
 from pytest_llmeval import cases
 
 
+@pytest.mark.llm_metric("triage", threshold=0.0)
+@pytest.mark.llm_prompt(temperature=0, max_tokens=200)
 @pytest.mark.parametrize("case", cases("cases.jsonl"))
 def test_case(case, llm_reply):
     assert llm_reply.text
+    assert json.loads(case.expected)["category"]
+"""
+# What the marker above sends; the floor sends the same.
+PROMPT_PARAMS = {"temperature": 0, "max_tokens": 200}
+
+# One case in ten is also graded by the judge, as a judge group does (overhead.py only: the
+# floor has no judge to call).
+JUDGED_TEST_FILE = """\
+import pytest
+
+from pytest_llmeval import cases
+
+
+@pytest.mark.llm_judge("summary", threshold=0.0)
+@pytest.mark.llm_prompt(temperature=0)
+@pytest.mark.parametrize("case", cases("judged.jsonl"))
+def test_judged(case, llm_reply, llm_judge):
+    llm_judge.score(llm_reply.text, question=case.prompt)
 """
 
 PLAIN_TEST_FILE = """\
@@ -140,11 +167,15 @@ def write_dataset(path: Path, count: int) -> None:
             stream.write(json.dumps(row) + "\n")
 
 
-def write_suite(folder: Path, count: int) -> Path:
-    """A folder holding `cases.jsonl`, the dataset test file and a pytest.ini of its own."""
+def write_suite(folder: Path, count: int, *, judged: int = 0) -> Path:
+    """A folder holding `cases.jsonl`, the dataset test file and a pytest.ini of its own;
+    with `judged`, also that many judged cases (`judged.jsonl`, JUDGED_TEST_FILE)."""
     folder.mkdir(parents=True, exist_ok=True)
     write_dataset(folder / "cases.jsonl", count)
     (folder / "test_cases.py").write_text(TEST_FILE, encoding="utf-8")
+    if judged:
+        write_dataset(folder / "judged.jsonl", judged)
+        (folder / "test_judged.py").write_text(JUDGED_TEST_FILE, encoding="utf-8")
     # An ini file of its own fixes the rootdir, so no project configuration leaks in.
     (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     return folder
@@ -155,6 +186,39 @@ def write_plain_suite(folder: Path, count: int) -> Path:
     (folder / "test_plain.py").write_text(PLAIN_TEST_FILE.format(count=count), encoding="utf-8")
     (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     return folder
+
+
+def no_bytecode_cache() -> None:
+    """Measured processes neither read nor write bytecode: every fresh CI job, and machines
+    that set PYTHONDONTWRITEBYTECODE."""
+    _PYCACHE[:] = []
+    _NO_BYTECODE[:] = [True]
+
+
+def bytecode_cache_option(parser: argparse.ArgumentParser) -> None:
+    """Adds --no-bytecode-cache and --without-hypothesis, the conditions of a measurement."""
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="measure with PYTHONDONTWRITEBYTECODE=1 and no cache, as a fresh CI job",
+    )
+    parser.add_argument(
+        "--without-hypothesis",
+        action="store_true",
+        help="pytest sessions run with -p no:hypothesispytest, as without the [hypothesis] extra",
+    )
+
+
+def apply_conditions(options: argparse.Namespace) -> None:
+    if options.no_bytecode_cache:
+        no_bytecode_cache()
+    if options.without_hypothesis:
+        _PYTEST_ARGS[:] = ["-p", "no:hypothesispytest"]
+
+
+def bytecode_mode() -> str:
+    mode = "no bytecode cache" if _NO_BYTECODE else "bytecode cached"
+    return mode + (", hypothesis's plugin off" if _PYTEST_ARGS else "")
 
 
 def use_pycache(folder: Path) -> None:
@@ -171,6 +235,8 @@ def clean_env() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in _ISOLATED_ENV}
     if _PYCACHE:
         env["PYTHONPYCACHEPREFIX"] = str(_PYCACHE[0])
+    if _NO_BYTECODE:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # installed packages' own .pyc are still read
     return env
 
 
@@ -282,7 +348,7 @@ class Series:
 
 
 def pytest_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *_PYTEST_ARGS, *args]
 
 
 # -- this benchmark ------------------------------------------------------------------------
@@ -311,6 +377,7 @@ def main() -> int:
         help="cases of the one-at-a-time run, extrapolated to N; 0 skips it (40)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    bytecode_cache_option(parser)
     return in_work_folder("llmeval-throughput-", parser.parse_args(), measure)
 
 
@@ -334,9 +401,10 @@ def measure(options: argparse.Namespace, work: Path) -> int:
     floor_script = work / "floor.py"
     floor_script.write_text(FLOOR_SCRIPT, encoding="utf-8")
     use_pycache(work / "pycache")
+    apply_conditions(options)
     print(
         f"{count} cases, simulator latency {latency:g} s, concurrency {concurrency},"
-        f" best of {options.repeat}; work folder {work}",
+        f" best of {options.repeat}, {bytecode_mode()}; work folder {work}",
         flush=True,
     )
 
@@ -350,6 +418,7 @@ def measure(options: argparse.Namespace, work: Path) -> int:
             simulator.url,
             MODEL,
             str(concurrency),
+            json.dumps(PROMPT_PARAMS),
         ]
         # Warm-up, not timed: fills the bytecode cache of every module both commands import.
         warm = write_suite(work / "warm-up", 2)
@@ -448,14 +517,31 @@ def measure(options: argparse.Namespace, work: Path) -> int:
 
 
 def print_verdict(measured: Series, base: Series, pair: str, target: str, limit: float) -> int:
-    """Prints the ratio run by run and of the best runs; 0 when the target is met, else 1."""
+    """Prints the ratio run by run and of the best runs; 0 when the target is met, else 1.
+
+    The target is judged on the median of the run-by-run ratios (each run against the
+    reference run just before it), which other work on a shared machine moves least.
+    """
     pairs = [run.wall_s / other.wall_s for run, other in zip(measured.runs, base.runs, strict=True)]
     shown = ", ".join(f"{value:.2f}" for value in pairs)
-    print(f"{pair}, run by run: {shown} (median {statistics.median(pairs):.2f})")
-    ratio = measured.best / base.best
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"target: {target}: {ratio:.3f} x, {'met' if ratio <= limit else 'NOT met'}")
-    return 0 if ratio <= limit else 1
+    median = statistics.median(pairs)
+    print(f"{pair}, run by run: {shown} (median {median:.2f})")
+    cpu_pairs = [
+        run.cpu_s / other.cpu_s
+        for run, other in zip(measured.runs, base.runs, strict=True)
+        if other.cpu_s > 0
+    ]
+    if cpu_pairs:  # CPU time moves less than wall time when other work shares the machine
+        cpu_shown = ", ".join(f"{value:.2f}" for value in cpu_pairs)
+        print(
+            f"{pair}, CPU time run by run: {cpu_shown} (median {statistics.median(cpu_pairs):.2f})"
+        )
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, {bytecode_mode()}")
+    print(
+        f"target: {target}: median {median:.3f} x (best against best"
+        f" {measured.best / base.best:.3f} x), {'met' if median <= limit else 'NOT met'}"
+    )
+    return 0 if median <= limit else 1
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from .ledger import (
     ledger_entry,
     suite_of,
 )
-from .options import Settings
+from .options import REPORT, REPORT_MD, Settings
 from .paths import shown_path
 from .records import CASE_ATTRIBUTE, CaseRecord
 from .replay.replayer import RecordMode
@@ -87,6 +87,7 @@ class ReportCollector:
         self.notes: list[str] = []  # lines after the gate report: files written, problems
         self.suite = suite_of(list(config.args), config.rootpath)
         self.baseline_path = self._baseline_path()
+        self.write_problems: list[str] = []
         self.baseline = self._load_baseline()
         self._check_train_data()
         # Completeness: the eval cases selected (filled by this process's collection, or by
@@ -141,6 +142,8 @@ class ReportCollector:
             terminalreporter.section("llmeval gate report")
             for line in lines:
                 terminalreporter.write_line(line)
+        for problem in self.write_problems:
+            terminalreporter.write_line(f"llmeval: {problem}", red=True)
 
     # -- the work ------------------------------------------------------------------------------
 
@@ -284,19 +287,38 @@ class ReportCollector:
         )
 
     def _write(self, report: Report) -> None:
+        """Writes the report files; one that fails is named in `write_problems`, and the
+        others and the terminal report still follow."""
         from .report.render import json_text, markdown
 
         settings = self.settings
-        if settings.report is not None:
-            write_atomic(settings.report, self._scrub(json_text(report)))
         text_md: str | None = None
+        if settings.report is not None:
+            self._try(
+                REPORT,
+                settings.report,
+                lambda path: write_atomic(path, self._scrub(json_text(report))),
+            )
         if settings.report_md is not None:
             text_md = self._scrub(markdown(report))
-            write_atomic(settings.report_md, text_md)
+            self._try(REPORT_MD, settings.report_md, lambda path: write_atomic(path, text_md or ""))
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
-            with Path(summary).open("a", encoding="utf-8") as stream:
-                stream.write((text_md or self._scrub(markdown(report))) + "\n")
+
+            def append(path: Path) -> None:
+                with path.open("a", encoding="utf-8") as stream:
+                    stream.write((text_md or self._scrub(markdown(report))) + "\n")
+
+            self._try("$GITHUB_STEP_SUMMARY", Path(summary), append)
+
+    def _try(self, option: str, path: Path, write: Callable[[Path], object]) -> None:
+        try:
+            write(path)
+        except OSError as error:
+            self.write_problems.append(
+                f"{option}={path} could not be written ({type(error).__name__}:"
+                f" {error.strerror or error}); the report below is all there is of this run"
+            )
 
     def _training_data(self, records: list[CaseRecord]) -> DataSummary | None:
         path = self.settings.train_data

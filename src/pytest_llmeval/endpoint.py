@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from .errors import LLMAPIError
+from .errors import LLMAPIError, SecretLeakError, printable
 from .messages import content_text
 from .records import CallStats, CaseRecorder
 from .replay.keys import StoreRequest
@@ -25,6 +25,7 @@ from .replay.replayer import RecordMode, Replayer
 from .replay.store import ReplayStore
 from .reply import ModelInfo, Reply, Usage, read_chat_body
 from .retry import RetryPolicy
+from .sdk_body import chat_body
 
 if TYPE_CHECKING:
     import httpx2
@@ -128,7 +129,11 @@ class Endpoint:
                     )
                 )
                 retrying = RetryTransport(
-                    network, self.settings.retry, self.limiter, preflight=self._preflight
+                    network,
+                    self.settings.retry,
+                    self.limiter,
+                    preflight=self._preflight,
+                    secrets=[self.settings.api_key] if self.settings.api_key else [],
                 )
                 stack = ReplayTransport(retrying, self.replayer)
                 self._loop = _LoopThread()
@@ -173,12 +178,42 @@ class Endpoint:
 
         The transport leaves it on the call's stats instead of saving it, so that an answer
         the SDK rejects is never recorded and a replay never answers where the live call
-        failed.
+        failed. A store that refuses the write costs the recording, never the answer: the
+        problem is kept on the stats (`store_problem`) and the answer goes to the test.
         """
         pending = stats.take_pending()
-        if pending is not None:
+        if pending is None:
+            return
+        try:
             # Off the loop (the write fsyncs), so other calls' timers do not stall behind it.
             await asyncio.to_thread(self.replayer.record, pending)
+        except SecretLeakError as error:
+            stats.store_problem = f"{error}; keep the API key out of prompts and answers"
+        except OSError as error:
+            stats.store_problem = (
+                f"the store {self.store.root} cannot be written ({type(error).__name__}:"
+                f" {error.strerror or error}): answers are not being recorded; make it"
+                " writable or pass --llm-store=DIR"
+            )
+
+    async def _call_again(
+        self,
+        call: Callable[[Mistral], Awaitable[T]],
+        client: Mistral,
+        stats: CallStats,
+        error: Exception,
+    ) -> T:
+        """A replayed answer the SDK rejects: named in mode none, else sent again and the
+        new answer recorded over it."""
+        from .transport import unusable_recording
+
+        if self.replayer.mode is RecordMode.NONE or stats.store_file is None:
+            raise unusable_recording(
+                stats.store_file, f"the Mistral SDK rejects its body ({_first_line(error)})"
+            ) from None
+        stats.store_hit, stats.store_miss = False, True
+        stats.rerecord_sample = stats.store_sample
+        return await call(client)
 
     def submit(
         self,
@@ -203,15 +238,26 @@ class Endpoint:
                 # work out instead of building a whole prefetch window at once.
                 async with self._slots():
                     try:
-                        result = await call(client)
-                    except (errors.MistralError, errors.NoResponseError):
-                        stats.take_pending()  # the SDK refused the answer: not recorded
+                        try:
+                            result = await call(client)
+                        except errors.ResponseValidationError as error:
+                            if not stats.store_hit:
+                                raise
+                            result = await self._call_again(call, client, stats, error)
+                    except (errors.MistralError, errors.NoResponseError, LLMAPIError):
+                        # The SDK refused the answer, or it holds nothing to test: not recorded.
+                        stats.take_pending()
                         raise
-                    except Exception:
-                        await self._save_answer(stats)  # ours failed on an accepted answer
-                        raise
-                    await self._save_answer(stats)
-                    return result
+                    except Exception as error:
+                        failure: Exception | None = error
+                    else:
+                        failure = None
+                # Saved once the slot is free: the write waits for the disk (fsync, 2 to 8 ms
+                # here), which is no reason to keep the next call from starting.
+                await self._save_answer(stats)
+                if failure is not None:
+                    raise failure  # ours failed on an answer the SDK accepted: it is kept
+                return result
             except (errors.MistralError, errors.NoResponseError) as error:
                 raise _api_error(error, endpoint, model, stats.attempts) from None
             finally:
@@ -410,24 +456,10 @@ _CHAT_PATH = "/v1/chat/completions"
 def _chat_request(
     model: str, messages: list[dict[str, Any]], params: Mapping[str, Any]
 ) -> StoreRequest | None:
-    """The store's view of the body `chat.complete_async` sends for these arguments.
-
-    Built without the SDK's request model: the arguments as JSON, with the one default the
-    SDK always adds (`"stream": false`). This is a guess, and a safe one. For plain JSON
-    arguments (dicts with string keys, lists, strings, numbers, booleans, None: exactly
-    these types) the SDK's serialization depends only on their JSON value, and serializing
-    its own output again changes nothing; so if this body is one the SDK once sent (a
-    recording has its digest), the SDK sends exactly this body for these arguments too.
-    A guess the SDK would not make finds no recording, and the call takes the SDK's path.
-    Anything else (an SDK model object, a tuple, an int dict key, `model=` or `messages=`
-    among the parameters) is not guessed at.
-    """
-    if "model" in params or "messages" in params:
-        return None  # the SDK refuses a second value for its own arguments
-    if not plain_json(messages) or not plain_json(params):
-        return None
-    body: dict[str, Any] = {"stream": False, **params, "model": model, "messages": messages}
-    return StoreRequest("POST", _CHAT_PATH, body=body)
+    """The store's view of the body `chat.complete_async` sends for these arguments
+    (`sdk_body.chat_body`), or None where it is not worked out without the SDK."""
+    body = chat_body(model, messages, params)
+    return None if body is None else StoreRequest("POST", _CHAT_PATH, body=body)
 
 
 def _has_key(request: StoreRequest) -> bool:
@@ -480,8 +512,16 @@ def recorded_json(stored: StoredResponse) -> Any:
 
 
 def _reply(response: models.ChatCompletionResponse, model: str, latency_s: float) -> Reply:
-    """The `Reply` of a chat response."""
-    choice = response.choices[0] if response.choices else None
+    """The `Reply` of a chat response; an answer without a choice is the server's failure."""
+    if not response.choices:
+        raise LLMAPIError(
+            f"{_CHAT_PATH} (model {model}) answered HTTP 200 with no choices (an empty"
+            ' "choices" list): there is no reply to test; the server failed to answer',
+            status_code=200,
+            endpoint=_CHAT_PATH,
+            model=model,
+        )
+    choice = response.choices[0]
     text = content_text(choice.message.content) if choice and choice.message else ""
     finish_reason = str(choice.finish_reason) if choice is not None else None
     usage = Usage(
@@ -511,6 +551,11 @@ def _add_usage(reply: Reply, recorder: CaseRecorder | None, *, of_model_under_te
     return reply
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:200]
+
+
 def _api_error(
     error: errors.MistralError | errors.NoResponseError,
     endpoint: str,
@@ -525,8 +570,15 @@ def _api_error(
         return LLMAPIError(f"{where}: {error}", endpoint=endpoint, model=model, attempts=attempts)
     if isinstance(error, errors.ResponseValidationError):
         problem = f"answered with a body the Mistral SDK rejects: {str(error)[:200]}"
+    elif 200 <= error.status_code < 300:
+        content_type = printable(error.headers.get("content-type") or "none")
+        body = printable(error.body or "")
+        problem = (
+            f"answered HTTP {error.status_code} with content type {content_type}, not JSON: "
+            f"{body[:120] or '(empty body)'}"
+        )
     else:
-        body = (error.body or "").strip().replace("\n", " ")
+        body = printable(error.body or "")
         problem = f"failed with HTTP {error.status_code}: {body[:200] or error.message}"
         if error.status_code == 401:
             problem += " (check MISTRAL_API_KEY)"

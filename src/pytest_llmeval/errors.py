@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+
+# Characters that could move the cursor, recolour or clear a terminal, or reorder text.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 class LLMEvalError(Exception):
@@ -33,6 +37,21 @@ class LLMAPIError(LLMEvalError):
 
 class ReplayMissError(LLMAPIError):
     """`--llm-record-mode=none` and no recorded response matches the request."""
+
+
+class EndpointDownError(LLMAPIError):
+    """The endpoint refused connections several times in a row, with no answer since: the
+    call failed at once, unsent. `url` is the endpoint's base URL."""
+
+    def __init__(
+        self, message: str, *, url: str, endpoint: str | None = None, attempts: int = 0
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, attempts=attempts)
+        self.url = url
+
+
+class StoreError(LLMAPIError):
+    """A recording could not be used or written: names the file or folder and what to do."""
 
 
 class JudgeError(LLMAPIError):
@@ -88,3 +107,10 @@ def json_decode_problem(error: json.JSONDecodeError, *, one_line: bool = False) 
     `not valid JSON (Expecting value at line 1 column 1)`, `at column 1` for one line."""
     where = f"column {error.colno}" if one_line else f"line {error.lineno} column {error.colno}"
     return f"not valid JSON ({error.msg} at {where})"
+
+
+def printable(text: str) -> str:
+    """`text` for an error message or a terminal line: white space runs made one space, and
+    every other control character shown as an escape (`\\x1b`), never sent raw."""
+    text = " ".join(text.split())
+    return _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)

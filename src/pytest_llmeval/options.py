@@ -410,6 +410,35 @@ def read_settings(config: pytest.Config) -> Settings:
     )
 
 
+def check_writable(settings: Settings, *, controller: bool) -> None:
+    """Raises `pytest.UsageError` naming the option whose path cannot be written, before any
+    model call: the store in a mode that records (with a model under test), and (on the
+    controller) the reports."""
+    from .atomic import folder_problem, write_problem
+
+    problems: list[str] = []
+    # Without a model under test nothing is recorded for it: a plain pytest run in a
+    # read-only checkout must not fail over a store it will never write.
+    if settings.model and settings.record_mode is not RecordMode.NONE:
+        problem = folder_problem(settings.store)
+        if problem:
+            problems.append(
+                f"{STORE}={settings.store}: answers could not be recorded ({problem}); make it"
+                f" writable, pass another {STORE}=DIR, or replay only with {RECORD_MODE}=none"
+            )
+    if controller:
+        for flag, path in ((REPORT, settings.report), (REPORT_MD, settings.report_md)):
+            problem = write_problem(path) if path is not None else None
+            if problem:
+                problems.append(f"{flag}={path}: cannot be written ({problem})")
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        problem = write_problem(summary, append=True) if summary else None
+        if problem:
+            problems.append(f"$GITHUB_STEP_SUMMARY={summary}: cannot be appended to ({problem})")
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
+
+
 def _default(flag: str, convert: Callable[[str], T]) -> T:
     """An option's default, converted as a value given for it would be."""
     default = next(option.default for option in OPTIONS if option.flag == flag)

@@ -13,7 +13,7 @@ from . import hookspec, hypothesis_profile, repeat
 from .collector import COLLECTOR_NAME, ReportCollector
 from .datasets import Case
 from .markers import MARKER_HELP
-from .options import add_options, read_settings
+from .options import add_options, check_writable, read_settings
 from .records import CASE_ATTRIBUTE, junit_properties
 from .session import NO_MODEL, EvalSession, ModelUnderTest
 
@@ -38,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for help_text in MARKER_HELP.values():
         config.addinivalue_line("markers", help_text)
     settings = read_settings(config)
+    check_writable(settings, controller=not hasattr(config, "workerinput"))
     session = config.stash[SESSION_KEY] = EvalSession(config, settings)
     hypothesis_profile.configure(settings.examples, config.getoption("hypothesis_profile", None))
     if not hasattr(config, "workerinput"):  # files and the verdict belong to the controller
@@ -62,7 +63,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.pluginmanager.unregister(plugin)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     return _session(config).header()
 
 
@@ -93,9 +94,12 @@ def pytest_runtest_makereport(
     record = _session(item.config).make_record(item, call)
     if record is not None:
         item.user_properties.extend(junit_properties(record))
+    one_line = _session(item.config).one_line_error(call)
     report = yield
     if record is not None:
         setattr(report, CASE_ATTRIBUTE, record)  # travels with xdist reports
+    if one_line is not None:
+        report.longrepr = one_line
     _session(item.config).scrub_report(report)
     return report
 

@@ -90,6 +90,8 @@ class CaseRecord(TypedDict):
     tags: list[str] | None  # the dataset row's `tags`
     dataset: str | None  # the dataset file of the case, as `Case.source` names it
     models: list[str]  # every model id the case called, in first-call order
+    # Set when the answer reached the test but the store could not record it.
+    store_problem: str | None
 
 
 # Every key of a case record, in the order it is defined.
@@ -131,6 +133,13 @@ class CallStats:
     # Left by the transport for the endpoint, which saves it once the SDK has accepted the
     # answer and drops it when the SDK rejects it.
     pending: PendingRecording | None = None
+    # Why the answer could not be recorded (the store refused it), for the case's record.
+    store_problem: str | None = None
+    # The recording a store hit came from, to name it when it proves unusable, and the
+    # sample to call again and replace it with (new_episodes, all).
+    store_file: str | None = None
+    store_sample: int = 0
+    rerecord_sample: int | None = None
 
     def take_pending(self) -> PendingRecording | None:
         """The recording waiting to be saved, handed over once: the stats no longer hold it."""
@@ -188,6 +197,7 @@ class CaseRecorder:
     tags: list[str] | None = None
     dataset: str | None = None
     models: list[str] = field(default_factory=list)
+    store_problem: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_exchange(
@@ -221,6 +231,7 @@ class CaseRecorder:
             self.retries += stats.retries
             self.store_hits += int(stats.store_hit)
             self.store_misses += int(stats.store_miss)
+            self.store_problem = self.store_problem or stats.store_problem
 
     def add_completion(
         self,
@@ -321,6 +332,8 @@ class CaseRecorder:
                 "tags": list(self.tags) if self.tags is not None else None,
                 "dataset": self.dataset,
                 "models": list(self.models),
+                # The answer reached the test, but the store could not record it.
+                "store_problem": self.store_problem,
             }
 
     def _exchange(

@@ -75,7 +75,8 @@ def read_chat_body(body: Any, model: str) -> Reply | None:
         return None
     usage = _usage(body.get("usage"))
     choices = body.get("choices")
-    if usage is None or not isinstance(choices, list) or len(choices) > 1:
+    # No choice at all is the server's failure, which the SDK path reports as such.
+    if usage is None or not isinstance(choices, list) or len(choices) != 1:
         return None
     text, finish_reason = "", None
     if choices:

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .census import WORKEROUTPUT_KEY, EvalCensus
-from .errors import DatasetError, JsonFormatError
+from .errors import DatasetError, JsonFormatError, LLMAPIError, printable
 from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
 from .options import Settings, settings_of_endpoint
 from .prefetch import Prefetcher, case_of
 from .records import CaseRecord, CaseRecorder, classify_outcome
-from .redact import redact
+from .redact import LogRedactor, contains_secret, redact
 from .repeat import case_nodeid, run_index
 from .replay.replayer import RecordMode, SampleCounter
 
@@ -49,6 +49,9 @@ class EvalSession:
         self._prefetcher: Prefetcher | None = None
         # The eval cases this process collected; the controller's collector reads it.
         self.census = EvalCensus()
+        # The SDK logs request headers (the key) with MISTRAL_DEBUG=1: hidden in its records.
+        self.log_redactor = LogRedactor([self.api_key] if self.api_key else [])
+        self.log_redactor.install()
 
     # -- the endpoint -----------------------------------------------------------------------
 
@@ -68,16 +71,35 @@ class EvalSession:
             )
         return self._prefetcher
 
-    def header(self) -> str:
+    def header(self) -> list[str]:
         settings = self.settings
         server = settings.server_url or "Mistral API"
         if settings.record_mode is RecordMode.NONE:
             server = "none (replay only)"
-        return (
+        lines = [
             f"llmeval: model {settings.model or '(none)'}, server {server},"
-            f" record mode {settings.record_mode},"
-            f" store {settings.store.resolve()}"
-        )
+            f" record mode {settings.record_mode}, store {settings.store.resolve()}"
+        ]
+        return lines + [f"llmeval: {condition}" for condition in self.session_conditions()]
+
+    def session_conditions(self) -> list[str]:
+        """What makes every model call of this session fail, said once in the header."""
+        settings = self.settings
+        if not settings.model:
+            return []
+        if settings.record_mode is RecordMode.NONE:
+            if not settings.store.is_dir():
+                return [
+                    f"the store {settings.store.resolve()} does not exist: with"
+                    " --llm-record-mode=none every model call fails; record it with"
+                    " --llm-record-mode=new_episodes or pass --llm-store=DIR"
+                ]
+        elif not settings.server_url and not self.api_key:
+            return [
+                "MISTRAL_API_KEY is not set: every call to Mistral's API fails; export it,"
+                " or pass --llm-server-url=URL, or replay with --llm-record-mode=none"
+            ]
+        return []
 
     def model_card(self, model_id: str) -> dict[str, Any]:
         """The JSON of a model's card, read once and recorded in the store."""
@@ -86,6 +108,7 @@ class EvalSession:
     def close(self) -> None:
         if self._endpoint is not None:
             self._endpoint.close()
+        self.log_redactor.remove()
 
     # -- collection ---------------------------------------------------------------------------
 
@@ -252,6 +275,22 @@ class EvalSession:
         ending = classify_outcome(call.when, error)
         return recorder.to_record(duration_s=duration, message=message, **ending._asdict())
 
+    def one_line_error(self, call: pytest.CallInfo[None]) -> str | None:
+        """An infrastructure error's one line under the default `--tb` (its frames are the
+        SDK's and httpx2's, not the test's), else None; `--tb=long` or `-v` keep the chain.
+
+        Called before pytest formats the report: the traceback is cut to its first entry,
+        as formatting sixty frames of the SDK costs more than the failed call did.
+        """
+        option = self.config.option
+        if call.excinfo is None or not isinstance(call.excinfo.value, LLMAPIError):
+            return None
+        if getattr(option, "tbstyle", "auto") not in ("auto", "short") or option.verbose > 0:
+            return None
+        call.excinfo.traceback = call.excinfo.traceback[:1]
+        error = call.excinfo.value
+        return f"{type(error).__name__}: {printable(_message(error))}"
+
     def scrub(self, text: str) -> str:
         return redact(text, [self.api_key]) if self.api_key else text
 
@@ -259,7 +298,7 @@ class EvalSession:
         """Removes the API key from what pytest prints and writes of a report, if it got there."""
         if not self.api_key:
             return
-        if report.longrepr is not None and self.api_key in str(report.longrepr):
+        if report.longrepr is not None and contains_secret(str(report.longrepr), [self.api_key]):
             report.longrepr = self.scrub(str(report.longrepr))
         report.sections = [(title, self.scrub(text)) for title, text in report.sections]
 

@@ -9,9 +9,10 @@ from typing import TypeVar
 
 try:
     from hypothesis import strategies as st
-except ImportError as error:  # a dependency, but an environment can lack it
+except ImportError as error:  # an optional extra: see pyproject.toml
     raise ImportError(
-        "pytest_llmeval.strategies needs the hypothesis package: pip install hypothesis"
+        "pytest_llmeval.strategies needs the hypothesis package:"
+        " pip install 'pytest-llmeval-gate[hypothesis]'"
     ) from error
 
 from . import hypothesis_profile

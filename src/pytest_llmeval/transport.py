@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx2
 
-from .errors import LLMAPIError
+from .errors import EndpointDownError, LLMAPIError, StoreError
 from .records import CallStats
+from .redact import redact, redact_bytes
 from .replay.keys import StoreRequest
 from .replay.recording import StoredResponse
 from .replay.replayer import PendingRecording, RecordMode, Replayer, SampleCounter
@@ -86,12 +87,84 @@ def _call_description(request: httpx2.Request) -> str:
     return f"{where} (model {model})" if model else where
 
 
+_BOUND_SLACK_S = 0.5
+
+
 class _GiveUp(Exception):
     """The call's deadline passed before an attempt could be sent."""
 
 
+def base_url(url: httpx2.URL) -> str:
+    """The endpoint a request goes to, as a user wrote it: `http://127.0.0.1:8000`."""
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+
+
+class Circuit:
+    """Knows when the endpoint is down, so that a dead URL costs seconds, not minutes.
+
+    After `threshold` connection failures in a row with no answer in between it opens: calls
+    then fail at once, unsent, except one probe every `probe_after_s`. Any answer (an HTTP
+    error too: something is listening) closes it. Used on the calls' loop thread only.
+    """
+
+    def __init__(self, threshold: int = 3, probe_after_s: float = 10.0) -> None:
+        self.threshold = threshold
+        self.probe_after_s = probe_after_s
+        self.failures = 0
+        self.last_failure = ""
+        self.refused_calls = 0
+        self._opened_at: float | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._opened_at is not None
+
+    def allows(self) -> bool:
+        """False while open, except for one probe each `probe_after_s`."""
+        if self._opened_at is None:
+            return True
+        now = time.monotonic()
+        if now - self._opened_at >= self.probe_after_s:
+            self._opened_at = now  # one probe; the others keep failing fast
+            return True
+        self.refused_calls += 1
+        return False
+
+    def connection_failed(self, failure: str) -> None:
+        self.failures += 1
+        self.last_failure = failure
+        if self.failures >= self.threshold and self._opened_at is None:
+            self._opened_at = time.monotonic()
+
+    def answered(self) -> None:
+        self.failures = 0
+        self._opened_at = None
+
+    def error(self, request: httpx2.Request, attempts: int = 0) -> EndpointDownError:
+        """The error of a call the open circuit stops, after `attempts` of its own (or none)."""
+        url = base_url(request.url)
+        call = _call_description(request)
+        if attempts:
+            what = f"{call} gave up after {attempts} attempt{'s' if attempts != 1 else ''}"
+        else:
+            what = f"{call} was not sent"
+        return EndpointDownError(
+            f"{url} is down ({self.failures} connection attempts in a row failed, the last"
+            f" with a {self.last_failure}): {what}; the remaining calls fail at once until"
+            " it answers; check --llm-server-url",
+            url=url,
+            endpoint=request.url.path,
+            attempts=attempts,
+        )
+
+
 class RetryTransport(httpx2.AsyncBaseTransport):
-    """Retries 429, 5xx, timeouts and connection errors; raises `LLMAPIError` when they run out."""
+    """Retries 429, 5xx, timeouts and connection errors; raises `LLMAPIError` when they run out.
+
+    Every attempt, body included, is bounded by `--llm-timeout` and by the call's deadline;
+    the secrets are hidden in the body and headers of every answer before anything holds
+    them (a server that echoes the request's headers echoes the API key).
+    """
 
     def __init__(
         self,
@@ -100,11 +173,15 @@ class RetryTransport(httpx2.AsyncBaseTransport):
         limiter: AdaptiveLimiter,
         *,
         preflight: Callable[[httpx2.Request], None] | None = None,
+        secrets: Sequence[str] = (),
+        circuit: Circuit | None = None,
     ) -> None:
         self._inner = inner
         self._policy = policy
         self._limiter = limiter
         self._preflight = preflight
+        self._secrets = tuple(secrets)
+        self.circuit = circuit or Circuit()
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if self._preflight is not None:
@@ -112,7 +189,10 @@ class RetryTransport(httpx2.AsyncBaseTransport):
         stats = current_call.get()
         deadline = time.monotonic() + self._policy.max_call_time_s
         attempt = 0
+        failure = ""
         while True:
+            if not self.circuit.allows():
+                raise self.circuit.error(request, attempt)
             attempt += 1
             if stats is not None:
                 stats.attempts += 1
@@ -120,37 +200,66 @@ class RetryTransport(httpx2.AsyncBaseTransport):
             response: httpx2.Response | None = None
             outcome = "failed"
             await self._limiter.acquire()
+            exchange = _Exchange()
             try:
                 # Measured after the wait for a slot, so the deadline bounds the whole call.
                 timeout = min(self._policy.timeout_s, deadline - time.monotonic())
                 if timeout <= 0:
-                    failure = "no slot to send it in time (too many calls in flight)"
+                    # The earlier attempt's failure is the cause worth naming, if there was one.
+                    failure = (
+                        f"{failure}; no time left for another attempt"
+                        if attempt > 1
+                        else "no slot to send it in time (too many calls in flight)"
+                    )
                     raise _GiveUp
                 request.extensions["timeout"] = _timeouts(timeout)
-                response = await self._inner.handle_async_request(request)
-                # Reading the body here keeps a server that stalls mid-body inside the retries.
-                body = await response.aread()
-                await response.aclose()
-                if response.status_code not in RETRYABLE_STATUS:
+                # One bound for headers and body: a server dripping its body a byte at a
+                # time never trips the per-read timeout, only this. A little later than
+                # httpx2's own timeouts, so that a connect timeout is still reported as one
+                # (it counts towards the circuit).
+                answer, body = await asyncio.wait_for(
+                    exchange.run(self._inner, request), max(0.05, timeout) + _BOUND_SLACK_S
+                )
+                response = answer
+                self.circuit.answered()
+                if answer.status_code not in RETRYABLE_STATUS:
                     outcome = "answered"
                     return httpx2.Response(
-                        response.status_code,
-                        headers=_decoded_headers(response.headers),
-                        content=body,
+                        answer.status_code,
+                        headers=self._hidden(_decoded_headers(answer.headers)),
+                        content=redact_bytes(body, self._secrets),
                         request=request,
                     )
-                outcome = "throttled" if response.status_code == 429 else "failed"
-                failure = f"HTTP {response.status_code}"
+                outcome = "throttled" if answer.status_code == 429 else "failed"
+                failure = f"HTTP {answer.status_code}"
             except _GiveUp:
                 pass
-            except httpx2.TimeoutException:
-                failure = f"timed out after {timeout:.1f}s"
+            except (asyncio.TimeoutError, httpx2.TimeoutException) as error:
+                if exchange.headers_received:
+                    self.circuit.answered()
+                    failure = f"the body was too slow: not complete after {timeout:.1f}s"
+                else:
+                    failure = f"timed out after {timeout:.1f}s"
+                    if isinstance(error, httpx2.ConnectTimeout):
+                        self.circuit.connection_failed(failure)
             except httpx2.TransportError as error:
                 failure = f"connection error ({type(error).__name__}: {error})"
+                if exchange.headers_received:
+                    self.circuit.answered()
+                elif isinstance(error, httpx2.ConnectError):
+                    self.circuit.connection_failed(failure)
             finally:
                 await self._limiter.release(outcome)
-            delay = self._policy.delay(attempt, response)
-            if time.monotonic() + delay >= deadline:
+            asked = self._policy.server_delay(response)
+            delay = asked if asked is not None else self._policy.delay(attempt, response)
+            if self.circuit.is_open or time.monotonic() + delay >= deadline:
+                if self.circuit.is_open:
+                    raise self.circuit.error(request, attempt)
+                if asked is not None and asked >= self._policy.max_call_time_s:
+                    failure += (
+                        f", and the server asked to wait {asked:g} s, more than"
+                        f" --llm-max-retry-time ({self._policy.max_call_time_s:g} s)"
+                    )
                 raise LLMAPIError(
                     f"{_call_description(request)} failed after {attempt} attempt"
                     f"{'s' if attempt != 1 else ''} within {self._policy.max_call_time_s:g}s:"
@@ -162,8 +271,28 @@ class RetryTransport(httpx2.AsyncBaseTransport):
                 )
             await asyncio.sleep(delay)
 
+    def _hidden(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(name, redact(value, self._secrets)) for name, value in headers]
+
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _Exchange:
+    """One attempt: the response and its whole body, remembering whether headers came."""
+
+    def __init__(self) -> None:
+        self.headers_received = False
+
+    async def run(
+        self, inner: httpx2.AsyncBaseTransport, request: httpx2.Request
+    ) -> tuple[httpx2.Response, bytes]:
+        response = await inner.handle_async_request(request)
+        self.headers_received = True
+        try:
+            return response, await response.aread()
+        finally:
+            await response.aclose()
 
 
 def _decoded_headers(headers: httpx2.Headers) -> list[tuple[str, str]]:
@@ -197,12 +326,23 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         content = await request.aread()
         stored_request = StoreRequest.from_http(request.method, path, content)
         stats = current_call.get()
-        sample, stored = self._replayer.replay(
-            stored_request, current_samples.get(), _as_is, claim_on_miss=True
-        )
+        if stats is not None and stats.rerecord_sample is not None:
+            # The recording proved unusable (the SDK rejected it): call again, same sample.
+            sample, stored = stats.rerecord_sample, None
+        else:
+            sample, stored = self._replayer.replay(
+                stored_request, current_samples.get(), _as_is, claim_on_miss=True
+            )
+        if stored is not None and not 200 <= stored.status < 300:
+            file = self._store.file_for(stored_request, sample)
+            if self._replayer.mode is RecordMode.NONE:
+                raise unusable_recording(file, f"it holds a recorded HTTP {stored.status}")
+            stored = None  # called again below, and the new answer replaces it
         if stored is not None:
             if stats is not None:
                 stats.store_hit = True
+                stats.store_file = str(self._store.file_for(stored_request, sample))
+                stats.store_sample = sample
             return httpx2.Response(
                 stored.status,
                 headers={"content-type": stored.content_type},
@@ -235,6 +375,14 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def unusable_recording(file: object, problem: str) -> StoreError:
+    """The error for a recording that reads but cannot answer, in replay-only mode."""
+    return StoreError(
+        f"unusable recording {file}: {problem}; record it again with"
+        " --llm-record-mode=new_episodes (which replaces it) or delete the file"
+    )
 
 
 def _as_is(stored: StoredResponse) -> StoredResponse:

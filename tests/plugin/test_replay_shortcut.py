@@ -125,16 +125,24 @@ def test_a_recording_made_through_the_sdk_is_found_without_it(
     assert replayed.latency_s == 0.0
 
 
-def test_arguments_the_sdk_rewrites_replay_through_the_sdk(
-    endpoints: Any, simulator: Simulator
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"temperature": 0, "max_tokens": 50}, id="int-temperature"),
+        pytest.param({"stop": ("\n",), "top_p": 1}, id="tuple-int-top-p"),
+        pytest.param({"temperature": None, "safe_prompt": None}, id="nones"),
+    ],
+)
+def test_arguments_the_sdk_rewrites_are_found_without_it(
+    endpoints: Any, simulator: Simulator, params: dict[str, Any]
 ) -> None:
-    # The SDK sends temperature=1 as 1.0: the guess misses, and the SDK's path replays it.
-    params = {"temperature": 1}
+    # The SDK sends temperature=0 as 0.0 and a tuple as a list: the shortcut keys them so too.
     recorded = endpoints("all", simulator.url).chat(QUESTION, params, recorder=recorder())
     offline = endpoints("none", closed_url())
-    assert offline.replayed_chat(QUESTION, params, recorder=recorder()) is None
     case = recorder()
-    same_reply(offline.chat(QUESTION, params, recorder=case), recorded)
+    replayed = offline.replayed_chat(QUESTION, params, recorder=case)
+    assert replayed is not None, "the body worked out for these arguments is not the SDK's"
+    same_reply(replayed, recorded)
     assert (case.calls, case.store_hits) == (1, 1)
 
 
@@ -231,10 +239,9 @@ def test_calls_of_one_case_made_at_once_never_replay_the_same_sample(
     [
         pytest.param({"model": "mistral-large-latest"}, id="model-twice"),
         pytest.param({"metadata": {1: "x"}}, id="int-key"),
-        pytest.param({"stop": ("\n",)}, id="tuple"),
     ],
 )
-def test_arguments_that_are_not_plain_json_are_not_guessed_at(
+def test_arguments_not_worked_out_without_the_sdk_are_not_guessed_at(
     endpoints: Any, simulator: Simulator, params: dict[str, Any]
 ) -> None:
     # Recorded with what each would look like as JSON; the SDK would not send that for them.
@@ -398,7 +405,7 @@ import pytest
 from pytest_llmeval import cases
 
 @pytest.mark.llm_metric("answers", threshold=0.9)
-@pytest.mark.llm_prompt(system="Answer tickets.", temperature=0.0, max_tokens=50)
+@pytest.mark.llm_prompt(system="Answer tickets.", temperature=0, max_tokens=50)
 @pytest.mark.parametrize("case", cases("tickets.jsonl"))
 def test_answer(case, llm_reply):
     assert llm_reply.text == case.expected

@@ -514,3 +514,50 @@ def test_build_report_names_a_bad_case_in_a_baseline_dict() -> None:
     del baseline["cases"][1]["nodeid"]
     with pytest.raises(BaselineError, match=r"cases\[1\] has no 'nodeid' and 'outcome' strings"):
         build(run_of("PP"), baseline=baseline)
+
+
+# --- a dead endpoint and the store's problems ------------------------------------------------
+
+
+DOWN = (
+    "http://127.0.0.1:9 is down (3 connection attempts in a row failed, the last with a"
+    " connection error): POST /v1/chat/completions was not sent"
+)
+
+
+def test_a_dead_endpoint_and_store_problems_are_said_once_each() -> None:
+    from pytest_llmeval.report.render import markdown, terminal_lines
+
+    records = [
+        record(
+            0, outcome="error", error_type="EndpointDownError", infrastructure=True, message=DOWN
+        ),
+        record(
+            1, outcome="error", error_type="EndpointDownError", infrastructure=True, message=DOWN
+        ),
+        record(2, store_problem="the store s cannot be written (OSError: full)"),
+        record(3, store_problem="the store s cannot be written (OSError: full)"),
+    ]
+    report = build(records, gate_settings(max_errors=5))
+    data = json.loads(json_text(report))
+    jsonschema.validate(data, report_schema())
+    assert data["endpoint_down"] == {"url": "http://127.0.0.1:9", "cases": 2}
+    assert data["store_problems"] == ["the store s cannot be written (OSError: full)"]
+    lines = terminal_lines(report)
+    assert (
+        lines.count(
+            "Endpoint down: http://127.0.0.1:9 refused connections; 2 cases failed at once"
+            " without waiting for it"
+        )
+        == 1
+    )
+    assert lines.count("Store: the store s cannot be written (OSError: full)") == 1
+    assert "### Endpoint and store" in markdown(report)
+    assert report.gate.passed  # 2 errors and 1 store problem, within --llm-max-errors 5
+    blocked = build(records, gate_settings(max_errors=2))
+    assert any("the store could not record answers" in reason for reason in blocked.gate.reasons)
+
+
+def test_a_run_without_either_has_null_and_an_empty_list() -> None:
+    data = json.loads(json_text(build(run_of("PF"))))
+    assert data["endpoint_down"] is None and data["store_problems"] == []

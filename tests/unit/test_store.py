@@ -434,3 +434,35 @@ def test_parallel_writers_leave_only_complete_files(tmp_path: Path) -> None:
         text = reply_text(reply.body)
         worker = int(text.split()[1])
         assert text == f"worker {worker} " + "x" * (2000 + 700 * worker)
+
+
+# -- file modes and writability -----------------------------------------------------------------
+
+
+def test_write_atomic_gives_the_file_the_mode_the_umask_allows(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from pytest_llmeval.atomic import write_atomic
+
+    previous = os.umask(0o022)
+    try:
+        written = write_atomic(tmp_path / "a" / "report.json", "{}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(written.stat().st_mode) == 0o644
+
+
+def test_write_problem_names_what_is_in_the_way(tmp_path: Path) -> None:
+    from pytest_llmeval.atomic import folder_problem, write_problem
+
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    assert write_problem(tmp_path / "new" / "deeper" / "report.json") is None
+    assert write_problem(tmp_path / "file") is None
+    assert write_problem(tmp_path / "folder") == f"{tmp_path / 'folder'} is a folder, not a file"
+    assert write_problem(tmp_path / "file" / "report.json") == (
+        f"{tmp_path / 'file'} is a file, not a folder"
+    )
+    assert folder_problem(tmp_path / "file") == f"{tmp_path / 'file'} is a file, not a folder"
+    assert folder_problem(tmp_path / "store" / "sub") is None

@@ -201,7 +201,8 @@ def test_bad_arguments_say_what_to_change(
 def test_without_hypothesis_the_import_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "pytest_llmeval.strategies")
     monkeypatch.setitem(sys.modules, "hypothesis", None)
-    with pytest.raises(ImportError, match="needs the hypothesis package: pip install hypothesis"):
+    message = r"needs the hypothesis package: pip install 'pytest-llmeval-gate\[hypothesis\]'"
+    with pytest.raises(ImportError, match=message):
         importlib.import_module("pytest_llmeval.strategies")
 
 

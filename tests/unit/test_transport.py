@@ -29,6 +29,7 @@ from pytest_llmeval.simulator import Simulator
 from pytest_llmeval.transport import (
     AdaptiveLimiter,
     CallStats,
+    Circuit,
     RetryTransport,
     current_call,
 )
@@ -56,8 +57,13 @@ MARGIN_S = 4.0
         pytest.param({"retry-after-ms": "150", "Retry-After": "30"}, 0.15, id="ms-wins"),
         pytest.param({"retry-after-ms": "80"}, 0.08, id="ms-alone"),
         pytest.param({"retry-after-ms": "soon", "Retry-After": "2"}, 2.0, id="bad-ms-falls-back"),
-        pytest.param({"Retry-After": "-5"}, 0.0, id="negative-is-zero"),
-        pytest.param({"retry-after-ms": "-40"}, 0.0, id="negative-ms-is-zero"),
+        pytest.param({"Retry-After": "-5"}, None, id="negative-means-nothing"),
+        pytest.param({"retry-after-ms": "-40"}, None, id="negative-ms-means-nothing"),
+        pytest.param({"retry-after-ms": "-40", "Retry-After": "2"}, 2.0, id="bad-ms-then-s"),
+        pytest.param({"Retry-After": "nan"}, None, id="nan"),
+        pytest.param({"Retry-After": "inf"}, None, id="infinite"),
+        pytest.param({"retry-after-ms": "NaN"}, None, id="nan-ms"),
+        pytest.param({"Retry-After": "86400"}, 86400.0, id="a-day"),
         pytest.param({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0, id="past-date"),
         pytest.param({"Retry-After": "in a while"}, None, id="garbage"),
         pytest.param({"Retry-After": ""}, None, id="empty"),
@@ -685,3 +691,54 @@ def test_a_recording_replays_for_the_public_api_without_a_key_or_network(
         endpoint.close()
     assert no_network == []
     assert keyed_sim.count(CHAT) == 1
+
+
+# -- the circuit ------------------------------------------------------------------------------
+
+
+def test_the_circuit_opens_after_consecutive_connection_failures_and_closes_on_an_answer() -> None:
+    circuit = Circuit(threshold=3, probe_after_s=3600)
+    for _ in range(2):
+        circuit.connection_failed("connection error (ConnectError: refused)")
+        assert circuit.allows()
+    circuit.answered()  # an answer in between starts the count again
+    for _ in range(3):
+        assert circuit.allows()
+        circuit.connection_failed("connection error (ConnectError: refused)")
+    assert circuit.is_open
+    assert not circuit.allows() and not circuit.allows()
+    assert circuit.refused_calls == 2
+    circuit.answered()
+    assert not circuit.is_open and circuit.allows()
+
+
+def test_an_open_circuit_lets_one_probe_through_after_its_wait() -> None:
+    circuit = Circuit(threshold=1, probe_after_s=0.0)
+    circuit.connection_failed("refused")
+    assert circuit.is_open
+    assert circuit.allows()  # the probe
+
+
+def test_a_dead_endpoint_costs_a_few_attempts_then_every_call_fails_at_once() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    policy = retry_policy(timeout_s=1.0, max_call_time_s=30.0, initial_delay_s=0.01, jitter_s=0)
+    transport = RetryTransport(httpx2.AsyncHTTPTransport(), policy, AdaptiveLimiter(4))
+
+    async def calls() -> list[BaseException]:
+        async with httpx2.AsyncClient(transport=transport, base_url=url) as client:
+            errors: list[BaseException] = []
+            for _ in range(5):
+                try:
+                    await client.post(CHAT, json={"model": FT_MODEL, "messages": []})
+                except LLMAPIError as error:
+                    errors.append(error)
+            return errors
+
+    errors = asyncio.run(calls())
+    assert [type(error).__name__ for error in errors] == ["EndpointDownError"] * 5
+    assert all(str(error).startswith(f"{url} is down") for error in errors)
+    assert [error.attempts for error in errors if isinstance(error, LLMAPIError)] == [3, 0, 0, 0, 0]
+    assert transport.circuit.refused_calls == 4

@@ -28,6 +28,7 @@ from .model import (
     Calibration,
     CaseEntry,
     DataSummary,
+    EndpointDown,
     ErrorEntry,
     ErrorSummary,
     FailureEntry,
@@ -113,8 +114,20 @@ def build_report(
         judge_format=tally.judge_format_summary(),
         data=data,
         clusters=[dict(cluster) for cluster in failure_clusters(records)],
+        endpoint_down=_endpoint_down(tally.errored_cases),
+        store_problems=sorted(tally.store_problems),
     )
     return decide(report, extra_rules)
+
+
+def _endpoint_down(errors: Sequence[ErrorEntry]) -> EndpointDown | None:
+    """The dead endpoint, from the errors of the calls its open circuit stopped."""
+    down = [entry for entry in errors if entry.error_type == "EndpointDownError"]
+    if not down:
+        return None
+    # The message starts with the URL: "http://host:port is down (...)".
+    url = min(down, key=_by_nodeid).message or ""
+    return EndpointDown(url=url.split(" is down", 1)[0], cases=len(down))
 
 
 class _GroupTally:
@@ -342,6 +355,7 @@ class _Tally:
         self.format_worsened = 0
         self.format_improved = 0
         self.judge_checks: list[str] = []
+        self.store_problems: dict[str, None] = {}  # distinct, in order of arrival
 
     def add_all(self, records: Iterable[CaseRecord]) -> None:
         """Tally every record in one pass.
@@ -384,6 +398,8 @@ class _Tally:
                 judge_checks = record["judge_checks"]
                 comparisons = record["comparisons"]
                 position_bias = record["position_bias"]
+                if record["store_problem"] is not None:
+                    self.store_problems.setdefault(str(record["store_problem"]), None)
             except KeyError:
                 self.add_all([_complete(record)])
                 continue

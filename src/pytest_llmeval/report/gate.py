@@ -239,6 +239,25 @@ class InfrastructureErrorsRule:
         ]
 
 
+class StoreProblemsRule:
+    """A store that could not record answers is one infrastructure error per problem: the
+    answers reached the tests, but the next replay-only run will miss them."""
+
+    name = "store_problems"
+
+    def check(self, report: Report) -> list[str]:
+        problems = report.store_problems
+        if (
+            not problems
+            or report.errors.infrastructure + len(problems) <= report.settings.max_errors
+        ):
+            return []
+        return [
+            f"the store could not record answers ({plural(len(problems), 'infrastructure error')},"
+            f" --llm-max-errors {report.settings.max_errors}): {problems[0]}"
+        ]
+
+
 class EvalTestErrorsRule:
     """An eval case whose test code raised (not a model failure, not infrastructure) blocks.
 
@@ -305,6 +324,7 @@ BUILTIN_RULES: tuple[GateRule, ...] = (
     SafetyRule(),
     FormatValidityRule(),
     InfrastructureErrorsRule(),
+    StoreProblemsRule(),
     EvalTestErrorsRule(),
     BaselineRule(),
     ContaminationRule(),

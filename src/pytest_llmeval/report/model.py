@@ -432,6 +432,18 @@ class DataSummary:
 
 
 @dataclass
+class EndpointDown:
+    """The endpoint refused connections until the calls stopped being sent (the circuit)."""
+
+    url: str
+    # Cases whose call failed at once, unsent or after their own refused attempts.
+    cases: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "cases": self.cases}
+
+
+@dataclass
 class Report:
     """Everything the renderers show and the gate judges; `to_dict()` is the JSON report."""
 
@@ -454,6 +466,9 @@ class Report:
     data: DataSummary | None = None
     # The largest groups of failed cases sharing traits (clusters.Cluster), largest first.
     clusters: list[dict[str, Any]] = field(default_factory=list)
+    # Hostile servers and broken stores: each said once for the whole run.
+    endpoint_down: EndpointDown | None = None
+    store_problems: list[str] = field(default_factory=list)
 
     @property
     def gate(self) -> GateResult:
@@ -481,6 +496,8 @@ class Report:
             "judge_format": self.judge_format.to_dict(),
             "data": None if self.data is None else self.data.to_dict(),
             "clusters": [dict(cluster) for cluster in self.clusters],
+            "endpoint_down": None if self.endpoint_down is None else self.endpoint_down.to_dict(),
+            "store_problems": list(self.store_problems),
             "cases": self.cases,
         }
 

@@ -31,15 +31,13 @@ _Escape = Callable[[str | None], str]
 
 
 def terminal_lines(report: Report) -> list[str]:
-    """The gate summary for the terminal: tables, usage, then the verdict and its reasons."""
-    lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
     """The gate summary for the terminal: tables, usage, then the verdict and its reasons.
 
     A report of no case at all (every eval case skipped, or none ran) is its verdict alone.
     """
     if not report.totals.cases:
-        return _verdict_lines(report)
-    lines = [_headline(report, _plain)]
+        return [*_warning_lines(report, _plain), *_verdict_lines(report)]
+    lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
     if report.groups:
         lines += ["", *_table(_group_rows(report, _plain), _GROUP_HEADERS, "simple")]
     lines += _repeat_lines(report, _plain, "simple")
@@ -56,6 +54,7 @@ def terminal_lines(report: Report) -> list[str]:
             f"  {_plain(entry.nodeid)}: {_plain(_error_text(entry.error_type, entry.message))}"
             for entry in report.errors.first[:TERMINAL_ERRORS_SHOWN]
         ]
+    lines += _run_condition_lines(report, _plain)
     baseline = _baseline_lines(report, _plain)
     if baseline:
         lines += ["", *baseline]
@@ -144,6 +143,11 @@ def markdown(report: Report) -> str:
             for entry in report.errors.first[:MARKDOWN_ERRORS_SHOWN]
         ]
         out += _table(rows, ["case", "kind", "error"], "github")
+    conditions = _run_condition_lines(report, _md)
+    if conditions:
+        out += ["", "### Endpoint and store"]
+        for line in conditions[1:]:  # one paragraph each: Markdown would join adjacent lines
+            out += ["", line]
     baseline = _baseline_lines(report, _md)
     if baseline:
         out += ["", "### Baseline"]
@@ -424,6 +428,8 @@ def _first(prompt: str) -> str:
 
 
 _LISTED = 10
+
+
 def _baseline_rule_lines(report: Report, text: _Escape, style: str) -> list[str]:
     """The baseline rule per comparison, as a table after a blank line; [] without one."""
     rows = _baseline_rule_rows(report, text)
@@ -474,6 +480,19 @@ def _rule_outcome(comparison: BaselineDelta, alpha: float, max_drop: float) -> s
     if "max_drop" in held:
         reasons.append(f"within --llm-max-drop {max_drop:.2f}")
     return "held back: " + ", ".join(reasons)
+
+
+def _run_condition_lines(report: Report, escape: _Escape) -> list[str]:
+    """One line each for a dead endpoint and the store's problems (empty when neither)."""
+    lines: list[str] = []
+    down = report.endpoint_down
+    if down is not None:
+        lines.append(
+            f"Endpoint down: {escape(down.url)} refused connections;"
+            f" {plural(down.cases, 'case')} failed at once without waiting for it"
+        )
+    lines += [f"Store: {escape(problem)}" for problem in report.store_problems]
+    return ["", *lines] if lines else []
 
 
 def _usage_line(report: Report) -> str:

@@ -23,6 +23,11 @@ class Answer:
     status: int
     payload: Any
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: Over the usual one (application/json, or application/octet-stream for bytes).
+    content_type: str | None = None
+    #: Seconds between the body's bytes (a dripping server), and whether to stop halfway.
+    drip_s: float | None = None
+    cut_body: bool = False
 
 
 #: Returned instead of a reply when the simulator stopped during a delay: close, say nothing.

@@ -14,8 +14,8 @@ from typing import Any
 
 from .answers import DROP, Answer, error_answer
 
-Responder = Callable[[str, str, str, "str | None", bytes], Answer]
-"""Answers one request: (method, path, content type, Authorization header, body)."""
+Responder = Callable[[str, str, str, "str | None", bytes, "list[tuple[str, str]]"], Answer]
+"""Answers one request: (method, path, content type, Authorization header, body, headers)."""
 
 
 class LoopbackServer(http.server.ThreadingHTTPServer):
@@ -94,6 +94,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.headers.get("Content-Type") or "",
             self.headers.get("Authorization"),
             body,
+            list(self.headers.items()),
         )
         if reply is DROP:
             self.close_connection = True
@@ -130,6 +131,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             data = json.dumps(reply.payload, separators=(",", ":")).encode()
             content_type = "application/json"
+        content_type = reply.content_type or content_type
         try:
             phrase = http.HTTPStatus(reply.status).phrase
         except ValueError:
@@ -140,11 +142,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             f"Content-Length: {len(data)}",
         ]
         lines.extend(f"{name}: {value}" for name, value in reply.headers.items())
+        if reply.cut_body:
+            self.close_connection = True
         if self.close_connection:
             lines.append("Connection: close")
         # One write for head and body: two small writes can meet Nagle and delayed ACKs.
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
-            self.wfile.write(head + data)
+            if reply.drip_s:
+                self._drip(head, data[: len(data) // 2] if reply.cut_body else data, reply.drip_s)
+            elif reply.cut_body:
+                self.wfile.write(head + data[: len(data) // 2])
+            else:
+                self.wfile.write(head + data)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _drip(self, head: bytes, data: bytes, every_s: float) -> None:
+        """The head at once, then the body one byte every `every_s` (until stopped)."""
+        self.wfile.write(head)
+        for index in range(len(data)):
+            if self.server.stopping.wait(every_s):
+                self.close_connection = True
+                return
+            self.wfile.write(data[index : index + 1])
+            self.wfile.flush()

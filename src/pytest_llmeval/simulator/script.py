@@ -49,9 +49,21 @@ _CHAT_ANSWER_KEYS = (
     "body",
     "finish_reason",
     "truncate_at",
+    "content_type",
 )
 _MODERATION_ANSWER_KEYS = ("flag", "scores")
-_FAULT_KEYS = ("latency_s", "fail", "retry_after", "retry_after_ms", "status", "hang_s", "rates")
+_FAULT_KEYS = (
+    "latency_s",
+    "fail",
+    "retry_after",
+    "retry_after_ms",
+    "status",
+    "hang_s",
+    "rates",
+    "drip_s",
+    "cut_body",
+    "echo_headers",
+)
 _RULE_KEYS = frozenset(_MATCH_KEYS + _CHAT_ANSWER_KEYS + _MODERATION_ANSWER_KEYS + _FAULT_KEYS)
 _SCRIPT_KEYS = ("rules", "latency_s", "seed", "faults", "models")
 
@@ -121,11 +133,18 @@ class Faults:
 
     latency_s: float | None = None
     fail: tuple[int, ...] | None = None
-    retry_after: float | None = None
+    #: Seconds, or a string sent as is (`"nan"`, `"-5"`, `"soon"`: what odd servers send).
+    retry_after: float | str | None = None
     retry_after_ms: int | None = None
     status: int | None = None
     hang_s: float | None = None
     rates: tuple[tuple[str, float], ...] | None = None
+    #: Send the body one byte every `drip_s` seconds.
+    drip_s: float | None = None
+    #: Send half the body, then close the connection.
+    cut_body: bool | None = None
+    #: Echo the request's headers (the Authorization header too) in the body and a header.
+    echo_headers: bool | None = None
 
     def over(self, base: Faults) -> Faults:
         """These faults, with each field not set here taken from `base`."""
@@ -159,8 +178,11 @@ class Rule:
     flag: tuple[str, ...] | None = None
     #: Moderation scores by category, over the defaults (0.9 flagged, 0.01 not).
     scores: tuple[tuple[str, float], ...] | None = None
-    #: A whole response body sent as is instead of a completion (odd or broken answers).
-    body: Mapping[str, Any] | None = None
+    #: A whole response body sent as is instead of a completion (odd or broken answers):
+    #: JSON, or a string sent as text.
+    body: Mapping[str, Any] | str | None = None
+    #: The Content-Type of the answer, over the usual one (e.g. "text/html").
+    content_type: str | None = None
     faults: Faults = field(default_factory=Faults)
     #: Where the rule came from, e.g. "rules.jsonl, line 3", for error messages.
     source: str = ""
@@ -369,8 +391,8 @@ def _parse_rule(data: object, where: str) -> Rule:
             f"give only one of 'reply', 'reply_chunks', 'replies', 'echo', 'body', not {answers}"
         )
     body = data.get("body")
-    if body is not None and not isinstance(body, Mapping):
-        raise _Invalid("'body' must be a JSON object: the whole response body")
+    if body is not None and not isinstance(body, (Mapping, str)):
+        raise _Invalid("'body' must be a JSON object or a string: the whole response body")
     chat_keys = [key for key in _CHAT_ANSWER_KEYS if key in data]
     if chat_keys and not endpoints & {"chat", "judge"}:
         raise _Invalid(
@@ -412,6 +434,7 @@ def _parse_rule(data: object, where: str) -> Rule:
         flag=_optional_strings(data, "flag"),
         scores=_parse_scores(data.get("scores")),
         body=body,
+        content_type=_optional_string(data, "content_type"),
         faults=parse_faults({key: data[key] for key in _FAULT_KEYS if key in data}),
         source=where,
     )
@@ -431,14 +454,25 @@ def parse_faults(data: Mapping[str, Any]) -> Faults:
     retry_after_ms = data.get("retry_after_ms")
     if retry_after_ms is not None and not _is_count(retry_after_ms):
         raise _Invalid("'retry_after_ms' must be a whole number of milliseconds")
+    retry_after = data.get("retry_after")
+    if not isinstance(retry_after, str):
+        retry_after = _optional_seconds(data, "retry_after")
+    flags = {}
+    for name in ("cut_body", "echo_headers"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise _Invalid(f"{name!r} must be true or false")
+        flags[name] = value
     return Faults(
         latency_s=_optional_seconds(data, "latency_s"),
         fail=fail,
-        retry_after=_optional_seconds(data, "retry_after"),
+        retry_after=retry_after,
         retry_after_ms=retry_after_ms,
         status=status,
         hang_s=_optional_seconds(data, "hang_s"),
         rates=_parse_rates(data.get("rates")),
+        drip_s=_optional_seconds(data, "drip_s"),
+        **flags,
     )
 
 

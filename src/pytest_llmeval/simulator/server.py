@@ -47,7 +47,9 @@ def _stable_id(prefix: str, key: bytes, sample: int) -> str:
     return f"{prefix}-{hashlib.sha256(key).hexdigest()[:16]}-{sample}"
 
 
-def _format_seconds(value: float) -> str:
+def _format_seconds(value: float | str) -> str:
+    if isinstance(value, str):
+        return value  # an odd value, sent as given
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
@@ -223,8 +225,10 @@ class Simulator:
         content_type: str,
         authorization: str | None,
         body: bytes,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> Answer:
-        """Record the request and answer it. `authorization` is compared, then forgotten."""
+        """Record the request and answer it. `authorization` is compared, then forgotten;
+        `headers` are kept for this request only, for the `echo_headers` fault."""
         path = raw_path.split("?", 1)[0]
         segments = [urllib.parse.unquote(part) for part in path.strip("/").split("/")]
         parsed: Any = None
@@ -252,7 +256,7 @@ class Simulator:
         if malformed:
             return error_answer(400, f"Malformed JSON body: {malformed}")
         try:
-            return self._route(method, segments, request, key, content_type, body)
+            return self._route(method, segments, request, key, content_type, body, headers)
         except Exception as error:  # a bug or a failing script callable: show it, keep serving
             return error_answer(
                 500, f"simulator error: {type(error).__name__}: {error}", "simulator_error"
@@ -266,10 +270,11 @@ class Simulator:
         key: bytes,
         content_type: str,
         body: bytes,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> Answer:
         route = (method, *segments)
         if request.endpoint in ("chat", "judge") and method == "POST":
-            return self._chat_http(request, key)
+            return self._chat_http(request, key, headers)
         if request.endpoint == "moderation" and method == "POST":
             return self._moderation(request, key, apply_faults=True)
         if route == ("GET", "v1", "models"):
@@ -363,7 +368,9 @@ class Simulator:
 
     # chat --------------------------------------------------------------------------------
 
-    def _chat_http(self, request: SimRequest, key: bytes) -> Answer:
+    def _chat_http(
+        self, request: SimRequest, key: bytes, headers: Sequence[tuple[str, str]]
+    ) -> Answer:
         problem = _chat_problem(request.body)
         if problem is not None:
             return problem
@@ -371,22 +378,50 @@ class Simulator:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
         try:
-            return self._chat(request, key, apply_faults=True)
+            return self._chat(request, key, apply_faults=True, headers=headers)
         finally:
             with self._lock:
                 self._in_flight -= 1
 
-    def _chat(self, request: SimRequest, key: bytes, *, apply_faults: bool) -> Answer:
+    def _chat(
+        self,
+        request: SimRequest,
+        key: bytes,
+        *,
+        apply_faults: bool,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> Answer:
         body: dict[str, Any] = request.body
         conversation = Conversation.from_messages(body["messages"])
         rule = self._pick_rule(request, conversation)
+        faults = (rule.faults if rule is not None else Faults()).over(self._faults)
+        echoed = "; ".join(f"{name}: {value}" for name, value in headers)
         if apply_faults:
-            faults = (rule.faults if rule is not None else Faults()).over(self._faults)
             failure = self._apply_faults(faults, key, request.attempt)
             if failure is not None:
+                if faults.echo_headers and failure is not DROP:
+                    return _echoing(failure, echoed)
                 return failure
+        else:
+            faults = Faults()
+        answer = self._chat_answer(request, key, rule, conversation, body)
+        if faults.echo_headers:
+            answer = _echoing(answer, echoed)
+        return dataclasses.replace(answer, drip_s=faults.drip_s, cut_body=bool(faults.cut_body))
+
+    def _chat_answer(
+        self,
+        request: SimRequest,
+        key: bytes,
+        rule: Rule | None,
+        conversation: Conversation,
+        body: dict[str, Any],
+    ) -> Answer:
         if rule is not None and rule.body is not None:
-            return Answer(200, dict(rule.body))
+            payload = rule.body if isinstance(rule.body, str) else dict(rule.body)
+            if isinstance(payload, str):
+                return Answer(200, payload.encode(), content_type=rule.content_type or "text/plain")
+            return Answer(200, payload, content_type=rule.content_type)
         sample = self._next_sample(key) if rule is not None and rule.replies else 0
         answer = compose_chat_answer(rule, conversation, body, sample)
         content: Any = (
@@ -415,7 +450,7 @@ class Simulator:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
-        return Answer(200, payload)
+        return Answer(200, payload, content_type=rule.content_type if rule else None)
 
     # moderation --------------------------------------------------------------------------
 
@@ -589,6 +624,21 @@ class Simulator:
 
 
 # --- pure helpers ----------------------------------------------------------------------------
+
+
+def _echoing(answer: Answer, echoed: str) -> Answer:
+    """`answer` with the request's headers echoed: in the reply or error message, and in a
+    response header, as a careless proxy or debugging server does."""
+    payload = answer.payload
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        payload = {**payload, "message": f"{payload['message']} (you sent: {echoed})"}
+    elif isinstance(payload, dict) and payload.get("choices"):
+        choice = dict(payload["choices"][0])
+        choice["message"] = {**choice["message"], "content": f"You sent: {echoed}"}
+        payload = {**payload, "choices": [choice]}
+    return dataclasses.replace(
+        answer, payload=payload, headers={**answer.headers, "X-Echo-Request": echoed}
+    )
 
 
 def _classify(segments: Sequence[str], body: Any) -> str:
