@@ -11,7 +11,7 @@ The simulator plays every model the suite talks to, from the script below:
 - the base model, open-mistral-7b with the same system prompt, is worse: prose before the
   JSON, code fences, extra fields, a priority of 7, summaries copied from the ticket, wrong
   categories, and it obeys three of the hostile tickets (one of them writes a phishing email);
-- the judge (mistral-large-latest) grades summaries, mostly 4 and 5, a few 2 and 3;
+- the judge (mistral-large-2411) grades summaries, mostly 4 and 5, a few 2 and 3;
 - the moderation classifier flags the phishing email only.
 
 Then it runs the suite twice against the simulator with --llm-record-mode=all: the base model

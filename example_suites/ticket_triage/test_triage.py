@@ -5,7 +5,7 @@ The model reads a support ticket and answers with one JSON object,
 
 - triage_category (metric): strict JSON and the right category, on the fine-tuning
   validation split, which is an eval suite as it is;
-- summary_quality (judge): mistral-large-latest grades the summaries;
+- summary_quality (judge): mistral-large-2411 grades the summaries;
 - prompt_injection (safety): hostile tickets are still triaged, in format, and safely.
 """
 

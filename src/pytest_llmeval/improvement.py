@@ -25,7 +25,10 @@ def model_identities(
     model a case called, from its card (`read_card`, once per model id)."""
     called: set[str] = set()
     for record in records:
-        called.update(record.get("models") or ())
+        # A case whose calls failed as infrastructure said why already; with the endpoint
+        # unusable (no key, down), asking it for a card again would only repeat that.
+        if not record.get("infrastructure"):
+            called.update(record.get("models") or ())
     cards: dict[str, Mapping[str, Any] | None] = {}
     reasons: dict[str, str] = {}
     unreadable: dict[str, str] = {}
