@@ -555,7 +555,7 @@ DOWN = (
 
 
 def test_a_dead_endpoint_and_store_problems_are_said_once_each() -> None:
-    from pytest_llmeval.report.render import markdown, terminal_lines
+    from pytest_llmeval.report.render import TerminalView, markdown, terminal_lines
 
     records = [
         record(
@@ -572,7 +572,7 @@ def test_a_dead_endpoint_and_store_problems_are_said_once_each() -> None:
     jsonschema.validate(data, report_schema())
     assert data["endpoint_down"] == {"url": "http://127.0.0.1:9", "cases": 2}
     assert data["store_problems"] == ["the store s cannot be written (OSError: full)"]
-    lines = terminal_lines(report)
+    lines = terminal_lines(report, TerminalView(width=200))  # each said on one line
     assert (
         lines.count(
             "Endpoint down: http://127.0.0.1:9 refused connections; 2 cases failed at once"
