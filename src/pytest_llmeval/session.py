@@ -78,7 +78,8 @@ class EvalSession:
             server = "none (replay only)"
         lines = [
             f"llmeval: model {settings.model or '(none)'}, server {server},"
-            f" record mode {settings.record_mode}, store {settings.store.resolve()}"
+            f" record mode {settings.record_mode}",
+            f"llmeval: store {settings.store.resolve()}",  # absolute paths are long: a line
         ]
         return lines + [f"llmeval: {condition}" for condition in self.session_conditions()]
 
