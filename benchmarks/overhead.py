@@ -97,10 +97,16 @@ def measure(options: argparse.Namespace, work: Path) -> int:
             suite,
             expect=f"{count} passed",
         )
-    recorded = sum(1 for _ in store.rglob("*.json"))
-    print(f"  recorded {recorded} responses in {recording.wall_s:.2f} s", flush=True)
+    # chat calls, plus one model card per model that answered (read for the report's run.models)
+    recorded = sum(1 for _ in (store / "v1-chat-completions").rglob("*.json"))
+    stored = sorted(store.rglob("*.json"))
+    print(
+        f"  recorded {recorded} chat responses and {len(stored) - recorded} model cards"
+        f" in {recording.wall_s:.2f} s",
+        flush=True,
+    )
     if recorded != calls:
-        raise RuntimeError(f"expected {calls} recordings in {store}, found {recorded}")
+        raise RuntimeError(f"expected {calls} chat recordings in {store}, found {recorded}")
 
     offline = closed_port_url()  # the simulator is gone too: a call could not succeed
     replay_command = pytest_command(
@@ -127,7 +133,7 @@ def measure(options: argparse.Namespace, work: Path) -> int:
             f" plain without the plugin {plain_off.runs[-1].wall_s:.2f} s",
             flush=True,
         )
-    if sum(1 for _ in store.rglob("*.json")) != calls:
+    if sorted(store.rglob("*.json")) != stored:
         raise RuntimeError(f"the replay runs changed the store {store}")
     through_sdk = (suite / "sdk-imported").exists()
 

@@ -29,8 +29,9 @@ from pytest_llmeval.atomic import write_atomic
 from pytest_llmeval.records import CaseRecord
 from pytest_llmeval.report.baseline import load_baseline
 from pytest_llmeval.report.build import build_report
-from pytest_llmeval.report.model import GateSettings, Report, RunInfo
+from pytest_llmeval.report.model import Report, RunInfo
 from pytest_llmeval.report.render import json_text, markdown, terminal_lines
+from pytest_llmeval.settings import GateSettings
 
 TIME_BUDGET_S = 2.0
 MEMORY_BUDGET_MB = 500.0

@@ -7,7 +7,7 @@ from typing import Any
 
 from pytest_llmeval.options import default_gate_settings
 from pytest_llmeval.records import CaseRecord, CaseRecorder, GroupSettings
-from pytest_llmeval.report.model import GateSettings
+from pytest_llmeval.settings import GateSettings
 
 
 def case_record(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .datasets import Case, cases, iter_cases
 from .errors import (
     DatasetError,
     InvalidSchemaError,
@@ -14,9 +12,11 @@ from .errors import (
     LLMAPIError,
     ReplayMissError,
 )
+from .lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .categories import CATEGORIES
+    from .datasets import Case, cases, iter_cases
     from .judge import JudgeVerdict
     from .moderation import ModerationResult
     from .reply import ModelInfo, Reply, Usage
@@ -24,27 +24,25 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# Names whose modules import the Mistral SDK or jsonschema: loaded on first access, so that
-# `pytest` with this plugin installed starts as fast as without it.
+# Names loaded on first access, so that `pytest` with this plugin installed starts as fast as
+# without it: their modules import the Mistral SDK, jsonschema or msgspec, and the plugin
+# imports this package at every start-up.
 _LAZY = {
-    "CATEGORIES": "categories",
-    "ParsedJson": "strict_json",
-    "parse_json": "strict_json",
-    "ModelInfo": "reply",
-    "Reply": "reply",
-    "Usage": "reply",
-    "JudgeVerdict": "judge",
-    "ModerationResult": "moderation",
+    "Case": ".datasets",
+    "cases": ".datasets",
+    "iter_cases": ".datasets",
+    "CATEGORIES": ".categories",
+    "ParsedJson": ".strict_json",
+    "parse_json": ".strict_json",
+    "ModelInfo": ".reply",
+    "Reply": ".reply",
+    "Usage": ".reply",
+    "JudgeVerdict": ".judge",
+    "ModerationResult": ".moderation",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_llmeval' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [

@@ -8,6 +8,9 @@ from typing import Any
 
 # The key of an xdist worker's census in its `workeroutput`.
 WORKEROUTPUT_KEY = "llmeval_census"
+# The test report attribute a case record rides on, so xdist carries it to the controller,
+# which accounts the case by it.
+CASE_ATTRIBUTE = "llmeval_case"
 
 
 @dataclass

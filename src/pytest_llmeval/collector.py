@@ -13,25 +13,15 @@ import pytest
 
 from . import __version__
 from .atomic import write_atomic
-from .census import WORKEROUTPUT_KEY, EvalCensus, StopEvidence, stop_text
+from .census import CASE_ATTRIBUTE, WORKEROUTPUT_KEY, EvalCensus, StopEvidence, stop_text
 from .errors import BaselineError
-from .ledger import (
-    LAST_PASSED,
-    LedgerError,
-    append_line,
-    git_state,
-    last_passed,
-    ledger_entry,
-    suite_of,
-)
-from .options import REPORT, REPORT_MD, Settings
+from .options import NO_MODEL, REPORT, REPORT_MD, Settings
 from .paths import shown_path
-from .records import CASE_ATTRIBUTE, CaseRecord
-from .replay.replayer import RecordMode
-from .session import NO_MODEL
+from .settings import LAST_PASSED, RecordMode
 
 if TYPE_CHECKING:
     # The report machinery is imported when the session ends with records, not with pytest.
+    from .records import CaseRecord
     from .report.model import DataSummary, Report
 
 COLLECTOR_NAME = "llmeval-collector"
@@ -85,7 +75,6 @@ class ReportCollector:
         self._order: dict[str, int] = {}
         self._model_card = model_card
         self.notes: list[str] = []  # lines after the gate report: files written, problems
-        self.suite = suite_of(list(config.args), config.rootpath)
         self.baseline_path = self._baseline_path()
         self.write_problems: list[str] = []
         self.baseline = self._load_baseline()
@@ -154,6 +143,13 @@ class ReportCollector:
 
     # -- the work ------------------------------------------------------------------------------
 
+    @property
+    def suite(self) -> str:
+        """What names this suite in the ledger: the test paths the run was given."""
+        from .ledger import suite_of
+
+        return suite_of(list(self.config.args), self.config.rootpath)
+
     def _baseline_path(self) -> Path | None:
         """`--llm-baseline`, or with `ledger:last-passed` the report of the newest passing run
         of this suite in the ledger."""
@@ -165,6 +161,8 @@ class ReportCollector:
                 f"--llm-baseline={LAST_PASSED} reads the ledger, which --llm-ledger=none "
                 "turns off; give --llm-ledger=PATH or --llm-baseline=PATH to a report"
             )
+        from .ledger import LedgerError, last_passed
+
         try:
             root = self.config.rootpath
             shown = shown_path(settings.ledger, root)
@@ -201,7 +199,7 @@ class ReportCollector:
     def add(self, report: pytest.TestReport) -> None:
         record = getattr(report, CASE_ATTRIBUTE, None)
         if isinstance(record, dict):
-            self.records.append(cast(CaseRecord, record))
+            self.records.append(cast("CaseRecord", record))
         elif report.failed:
             self.other_failures += 1
         # A case has run once its call phase reported, or its setup ended it (a skip or an
@@ -217,8 +215,6 @@ class ReportCollector:
 
     def finish(self, pytest_status: int) -> int:
         """Builds and writes the report; returns the session's exit status."""
-        from .report.wording import no_model_sentence
-
         option = self.config.option
         planned_only = any(
             getattr(option, name, False) for name in ("collectonly", "setuponly", "setupplan")
@@ -227,9 +223,12 @@ class ReportCollector:
         not_run = 0 if planned_only else self.census.not_run(self.accounted)
         required = self.model_required()
         if self.skipped_no_model and not required:
+            from .report.wording import no_model_sentence
+
             self._warning = no_model_sentence(self.skipped_no_model)
         if not (self.records or not_run or (self.skipped_no_model and required)):
             return pytest_status
+        from .pricing import shipped_table
         from .report.build import build_report
         from .report.model import RunInfo, utc_timestamp
 
@@ -280,7 +279,7 @@ class ReportCollector:
             extra_rules=extra,
             interrupted=pytest_status == pytest.ExitCode.INTERRUPTED,
             data=self._training_data(records),
-            prices=settings.prices,
+            prices=settings.prices if settings.prices is not None else shipped_table(),
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
         self._write(self.report)
@@ -357,6 +356,7 @@ class ReportCollector:
         if settings.ledger is None:
             return
         from .improvement import dataset_hashes, shown_server
+        from .ledger import append_line, git_state, ledger_entry
 
         root = self.config.rootpath
         entry = ledger_entry(

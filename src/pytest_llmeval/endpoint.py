@@ -21,11 +21,12 @@ from .messages import content_text
 from .records import CallStats, CaseRecorder
 from .replay.keys import StoreRequest
 from .replay.recording import StoredResponse
-from .replay.replayer import RecordMode, Replayer
+from .replay.replayer import Replayer
 from .replay.store import ReplayStore
 from .reply import ModelInfo, Reply, Usage, read_chat_body
 from .retry import RetryPolicy
 from .sdk_body import chat_body
+from .settings import RecordMode
 
 if TYPE_CHECKING:
     import httpx2

@@ -114,3 +114,14 @@ def printable(text: str) -> str:
     every other control character shown as an escape (`\\x1b`), never sent raw."""
     text = " ".join(text.split())
     return _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+
+
+def dataset_error_line(longrepr: str) -> str | None:
+    """The one-line message of a DatasetError raised while a test module was imported (its
+    traceback is `cases()`'s, not the test's), or None when the report is about anything else."""
+    marker = f"{DatasetError.__module__}.{DatasetError.__name__}: "
+    for line in longrepr.splitlines():
+        _, found, message = line.partition(marker)
+        if found:
+            return f"{DatasetError.__name__}: {message.strip()}"
+    return None

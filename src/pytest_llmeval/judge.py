@@ -9,7 +9,8 @@ from typing import Any
 
 from .endpoint import Endpoint, Reply
 from .errors import JudgeError
-from .records import CaseRecorder, GroupSettings
+from .markers import GroupSettings
+from .records import CaseRecorder
 from .strict_json import parse_json
 
 DEFAULT_RUBRIC = (

@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-#: The `--llm-baseline` value that takes the baseline from the ledger.
-LAST_PASSED = "ledger:last-passed"
+from .settings import LAST_PASSED
+
 _GIT_TIMEOUT_S = 5.0
 _HASH_CHUNK = 1 << 20
 

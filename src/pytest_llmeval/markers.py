@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from .records import GroupSettings
-
 EVAL_FIXTURES = frozenset(
     {"llm", "llm_json", "llm_judge", "llm_moderation", "llm_score", "llm_reply"}
 )
@@ -102,6 +100,18 @@ MARKER_HELP = {
     "llm_prompt": "llm_prompt(system=None, **params): system prompt and chat parameters "
     "(temperature, max_tokens, response_format, ...) of the test's model calls.",
 }
+
+
+@dataclass
+class GroupSettings:
+    """Where a case belongs and the thresholds its marker gave."""
+
+    group: str
+    kind: str = "metric"
+    threshold: float | None = None
+    min_score: float | None = None
+    max_unsafe: int | None = None
+    rubric: str | None = None
 
 
 class MarkerError(ValueError):

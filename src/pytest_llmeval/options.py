@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from .ledger import LAST_PASSED
-from .replay.replayer import RecordMode
-from .report.model import GateSettings
 from .retry import RetryPolicy
+from .settings import LAST_PASSED, GateSettings, RecordMode
 
 if TYPE_CHECKING:
     from .endpoint import EndpointSettings
@@ -48,6 +46,12 @@ REPEAT = "--llm-repeat"
 
 # The ini key (no option) of price lines that extend or override the shipped price table.
 PRICES_INI = "llm_prices"
+
+# The skip reason of an eval case in a session without a model.
+NO_MODEL = (
+    "no model under test: pass --llm-model=ID (e.g. --llm-model=mistral-small-latest or"
+    " --llm-model=ft:open-mistral-7b:...) or set LLMEVAL_MODEL"
+)
 
 
 class OptionError(ValueError):
@@ -331,7 +335,7 @@ class Settings:
     ledger: Path | None  # None: --llm-ledger=none
     export_failures: Path | None
     baseline_from_ledger: bool  # --llm-baseline=ledger:last-passed
-    prices: PriceTable
+    prices: PriceTable | None  # None: the shipped table, as is
     repeat: int = 1
 
 
@@ -423,12 +427,15 @@ def read_settings(config: pytest.Config) -> Settings:
     )
 
 
-def price_table(config: pytest.Config) -> PriceTable:
+def price_table(config: pytest.Config) -> PriceTable | None:
     """The shipped price table with the `llm_prices` lines of the ini file; a bad line is a
-    usage error naming the file, the line and what to write."""
+    usage error naming the file, the line and what to write. None without such lines: the
+    report reads the shipped table when it needs it."""
+    lines = [str(line) for line in config.getini(PRICES_INI)]
+    if not lines:
+        return None
     from .pricing import PriceError, shipped_table
 
-    lines = [str(line) for line in config.getini(PRICES_INI)]
     try:
         return shipped_table().with_overrides(lines)
     except PriceError as error:
@@ -449,6 +456,38 @@ def _line_number(path: Path | None, text: str) -> int | None:
     return next(
         (number for number, line in enumerate(content.splitlines(), 1) if text in line), None
     )
+
+
+def header_lines(settings: Settings, *, has_key: bool) -> list[str]:
+    """pytest's header lines: the model, server and record mode; the store; and what makes
+    every model call of this session fail, said once here rather than once a case."""
+    server = settings.server_url or "Mistral API"
+    if settings.record_mode is RecordMode.NONE:
+        server = "none (replay only)"
+    lines = [
+        f"llmeval: model {settings.model or '(none)'}, server {server},"
+        f" record mode {settings.record_mode}",
+        f"llmeval: store {settings.store.resolve()}",  # absolute paths are long: a line
+    ]
+    return lines + [f"llmeval: {condition}" for condition in _doomed(settings, has_key)]
+
+
+def _doomed(settings: Settings, has_key: bool) -> list[str]:
+    if not settings.model:
+        return []
+    if settings.record_mode is RecordMode.NONE:
+        if not settings.store.is_dir():
+            return [
+                f"the store {settings.store.resolve()} does not exist: with"
+                " --llm-record-mode=none every model call fails; record it with"
+                " --llm-record-mode=new_episodes or pass --llm-store=DIR"
+            ]
+    elif not settings.server_url and not has_key:
+        return [
+            "MISTRAL_API_KEY is not set: every call to Mistral's API fails; export it,"
+            " or pass --llm-server-url=URL, or replay with --llm-record-mode=none"
+        ]
+    return []
 
 
 def check_writable(settings: Settings, *, controller: bool) -> None:

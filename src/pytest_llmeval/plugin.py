@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timezone
@@ -10,19 +12,29 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import hookspec, hypothesis_profile, repeat
+from .census import CASE_ATTRIBUTE, WORKEROUTPUT_KEY, EvalCensus
 from .collector import COLLECTOR_NAME, ReportCollector
-from .datasets import Case
-from .markers import MARKER_HELP
-from .options import add_options, check_writable, read_settings
-from .records import CASE_ATTRIBUTE, junit_properties
-from .session import NO_MODEL, EvalSession, ModelUnderTest
+from .errors import dataset_error_line
+from .markers import MARKER_HELP, SETTINGS_KEY, is_eval_case
+from .options import NO_MODEL, Settings, add_options, check_writable, header_lines, read_settings
+from .redact import LogRedactor, Scrubber
 
 if TYPE_CHECKING:
     from .endpoint import Reply
     from .judge import Judge
     from .moderation import Moderation
+    from .session import EvalSession, ModelUnderTest
 
-SESSION_KEY = pytest.StashKey[EvalSession]()
+# Two rooms. What every session loads is this file and the small modules it imports: the
+# options, the markers' names, the census, the collector's hooks, the secret scrubber. The
+# EvalSession (`session.py`, and through it the records, the prefetcher, the datasets, the
+# replay store and the SDK when a call needs it) is made by `_session`, on the first eval
+# case collected or the first llm fixture used: a suite without eval cases never loads it.
+SETTINGS_STASH = pytest.StashKey[Settings]()
+CENSUS_KEY = pytest.StashKey[EvalCensus]()
+SCRUBBER_KEY = pytest.StashKey[Scrubber]()
+REDACTOR_KEY = pytest.StashKey[LogRedactor]()
+SESSION_KEY = pytest.StashKey["EvalSession"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,9 +49,14 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for help_text in MARKER_HELP.values():
         config.addinivalue_line("markers", help_text)
-    settings = read_settings(config)
+    settings = config.stash[SETTINGS_STASH] = read_settings(config)
     check_writable(settings, controller=not hasattr(config, "workerinput"))
-    session = config.stash[SESSION_KEY] = EvalSession(config, settings)
+    api_key = os.environ.get("MISTRAL_API_KEY") or None
+    scrubber = config.stash[SCRUBBER_KEY] = Scrubber(api_key)
+    census = config.stash[CENSUS_KEY] = EvalCensus()
+    # The SDK logs request headers (the key) with MISTRAL_DEBUG=1: hidden in its records.
+    redactor = config.stash[REDACTOR_KEY] = LogRedactor(scrubber.secrets)
+    redactor.install()
     hypothesis_profile.configure(settings.examples, config.getoption("hypothesis_profile", None))
     if not hasattr(config, "workerinput"):  # files and the verdict belong to the controller
         collector = ReportCollector(
@@ -47,9 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
             settings,
             started=datetime.now(timezone.utc),
             clock=time.perf_counter,
-            scrub=session.scrub,
-            model_card=session.model_card,
-            census=session.census,
+            scrub=scrubber.text,
+            model_card=lambda model_id: _session(config).model_card(model_id),
+            census=census,
         )
         config.pluginmanager.register(collector, COLLECTOR_NAME)
 
@@ -58,13 +75,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.close()
+    redactor = config.stash.get(REDACTOR_KEY, None)
+    if redactor is not None:
+        redactor.remove()
     plugin = config.pluginmanager.get_plugin(COLLECTOR_NAME)
     if plugin is not None:
         config.pluginmanager.unregister(plugin)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return _session(config).header()
+    settings, scrubber = config.stash[SETTINGS_STASH], config.stash[SCRUBBER_KEY]
+    return header_lines(settings, has_key=bool(scrubber.secrets))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -72,14 +93,23 @@ def pytest_make_collect_report(
     collector: pytest.Collector,
 ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     report = yield
-    return _session(collector.config).check_collect_report(report)
+    if report.failed:  # a DatasetError raised while a test module was imported: one line
+        message = dataset_error_line(str(report.longrepr))
+        if message is not None:
+            report.longrepr = message
+        return report
+    if any(isinstance(item, pytest.Item) and is_eval_case(item) for item in report.result):
+        return _session(collector.config).check_collect_report(report)
+    return report
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> Generator[None, object, object]:
-    session = _session(item.config)
+    session = item.config.stash.get(SESSION_KEY, None)
+    if session is None:  # no eval case and no llm fixture yet: nothing to follow
+        return (yield)
     session.start_item(item, nextitem)
     try:
         return (yield)
@@ -91,16 +121,17 @@ def pytest_runtest_protocol(
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    record = _session(item.config).make_record(item, call)
-    if record is not None:
-        item.user_properties.extend(junit_properties(record))
-    one_line = _session(item.config).one_line_error(call)
+    session = item.config.stash.get(SESSION_KEY, None)
+    record = one_line = None
+    if session is not None:
+        record = session.make_record(item, call)
+        one_line = session.one_line_error(call)
     report = yield
     if record is not None:
         setattr(report, CASE_ATTRIBUTE, record)  # travels with xdist reports
     if one_line is not None:
         report.longrepr = one_line
-    _session(item.config).scrub_report(report)
+    item.config.stash[SCRUBBER_KEY].report(report)
     return report
 
 
@@ -110,21 +141,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(trylast=True)  # after the parametrize markers: the run's id comes last
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    repeat.parametrize(metafunc, _session(metafunc.config).settings.repeat)
+    repeat.parametrize(metafunc, metafunc.config.stash[SETTINGS_STASH].repeat)
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Counts the eval cases among items deselected by -k, -m or --deselect."""
     if items:
-        _session(items[0].config).deselected(items)
+        census = items[0].config.stash[CENSUS_KEY]
+        census.deselected += sum(1 for item in items if SETTINGS_KEY in item.stash)
 
 
 @pytest.hookimpl(trylast=True)  # after every plugin has had its say on session.items
 def pytest_collection_finish(session: pytest.Session) -> None:
-    _session(session.config).collection_finished(session)
+    """Takes the census of the eval cases selected; an xdist worker publishes it."""
+    config = session.config
+    flags = [SETTINGS_KEY in item.stash for item in session.items]
+    census = config.stash[CENSUS_KEY]
+    census.collected([item.nodeid for item in session.items], flags)
+    workeroutput = getattr(config, "workeroutput", None)
+    if isinstance(workeroutput, dict):
+        workeroutput[WORKEROUTPUT_KEY] = census.to_message(flags)
 
 
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
-    return val.id if isinstance(val, Case) else None
+    # A Case exists only once `cases()` ran, which imported its module: until then, no value
+    # can be one, and the module is not imported for the asking.
+    datasets = sys.modules.get(f"{__package__}.datasets")
+    return val.id if datasets is not None and isinstance(val, datasets.Case) else None
 
 
 # -- fixtures --------------------------------------------------------------------------------
@@ -133,6 +176,8 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
 @pytest.fixture(scope="session")
 def llm(pytestconfig: pytest.Config) -> ModelUnderTest:
     """The model under test (`--llm-model`); tests that use it are skipped without one."""
+    from .session import ModelUnderTest
+
     session = _session(pytestconfig)
     if not session.settings.model:
         pytest.skip(NO_MODEL)
@@ -196,4 +241,15 @@ def llm_simulator() -> Iterator[Any]:
 
 
 def _session(config: pytest.Config) -> EvalSession:
-    return config.stash[SESSION_KEY]
+    """The session's EvalSession, made on first need (see the two rooms above)."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        from .session import EvalSession
+
+        session = config.stash[SESSION_KEY] = EvalSession(
+            config,
+            config.stash[SETTINGS_STASH],
+            scrubber=config.stash[SCRUBBER_KEY],
+            census=config.stash[CENSUS_KEY],
+        )
+    return session

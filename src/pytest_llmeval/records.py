@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from .errors import LLMAPIError
+from .markers import GroupSettings
 from .messages import prompt_text
-from .replay.replayer import SampleCounter
+from .replay.samples import SampleCounter
 
 if TYPE_CHECKING:
     from .replay.replayer import PendingRecording
@@ -18,9 +19,6 @@ MESSAGE_LIMIT = 300
 # How much of a request's and an output's text a record of a passed case keeps (a failed
 # case keeps all of it: it may become a training row); the full length is kept beside it.
 TEXT_LIMIT = 4096
-
-# The test report attribute a case record rides on, so xdist carries it to the controller.
-CASE_ATTRIBUTE = "llmeval_case"
 
 
 class CaseUsage(TypedDict):
@@ -149,18 +147,6 @@ class CallStats:
         """The recording waiting to be saved, handed over once: the stats no longer hold it."""
         pending, self.pending = self.pending, None
         return pending
-
-
-@dataclass
-class GroupSettings:
-    """Where a case belongs and the thresholds its marker gave."""
-
-    group: str
-    kind: str = "metric"
-    threshold: float | None = None
-    min_score: float | None = None
-    max_unsafe: int | None = None
-    rubric: str | None = None
 
 
 @dataclass

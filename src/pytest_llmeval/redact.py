@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 MIN_SECRET_LENGTH = 8
 """Shorter strings are not treated as secrets: they would match ordinary text."""
@@ -130,3 +131,25 @@ class LogRedactor(logging.Filter):
         for logger in self._loggers:
             logger.removeFilter(self)
         self._loggers.clear()
+
+
+class Scrubber:
+    """One run's secret (the API key), hidden in text and in what pytest shows of a test.
+
+    Built at start-up from the environment, for every session: a plain test can print the
+    key as well as an eval case can.
+    """
+
+    def __init__(self, secret: str | None) -> None:
+        self.secrets = (secret,) if secret else ()
+
+    def text(self, text: str) -> str:
+        return redact(text, self.secrets) if self.secrets else text
+
+    def report(self, report: Any) -> None:
+        """Hides the secret in a test report's failure text and captured sections, if there."""
+        if not self.secrets:
+            return
+        if report.longrepr is not None and contains_secret(str(report.longrepr), self.secrets):
+            report.longrepr = self.text(str(report.longrepr))
+        report.sections = [(title, self.text(text)) for title, text in report.sections]

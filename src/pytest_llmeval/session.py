@@ -3,34 +3,29 @@
 from __future__ import annotations
 
 import math
-import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .census import WORKEROUTPUT_KEY, EvalCensus
-from .errors import DatasetError, JsonFormatError, LLMAPIError, printable
+from .errors import JsonFormatError, LLMAPIError, printable
 from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
 from .messages import to_messages
-from .options import Settings, settings_of_endpoint
+from .options import NO_MODEL, Settings, settings_of_endpoint
 from .prefetch import Prefetcher, case_of
-from .records import CaseRecord, CaseRecorder, classify_outcome
-from .redact import LogRedactor, contains_secret, redact
+from .records import CaseRecord, CaseRecorder, classify_outcome, junit_properties
 from .repeat import case_nodeid, run_index
-from .replay.replayer import RecordMode, SampleCounter
+from .replay.samples import SampleCounter
 
 if TYPE_CHECKING:
     # The SDK is imported when first used, not with pytest: a session that makes no model
     # call does not pay for importing it.
+    from .census import EvalCensus
     from .endpoint import Endpoint, ModelInfo, Reply
+    from .redact import Scrubber
 
 RECORDER_KEY = pytest.StashKey[CaseRecorder]()
 SETUP_DURATION_KEY = pytest.StashKey[float]()
 
-NO_MODEL = (
-    "no model under test: pass --llm-model=ID (e.g. --llm-model=mistral-small-latest or"
-    " --llm-model=ft:open-mistral-7b:...) or set LLMEVAL_MODEL"
-)
 NO_CASE = (
     "llm_reply needs a `case` parameter made by cases():"
     " @pytest.mark.parametrize('case', cases('your.jsonl'))"
@@ -40,18 +35,18 @@ NO_CASE = (
 class EvalSession:
     """Everything a session (or an xdist worker) knows; the hooks in plugin.py hand off here."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(
+        self, config: pytest.Config, settings: Settings, *, scrubber: Scrubber, census: EvalCensus
+    ) -> None:
         self.config = config
         self.settings = settings
-        self.api_key = os.environ.get("MISTRAL_API_KEY") or None
+        self.scrubber = scrubber
+        self.api_key = scrubber.secrets[0] if scrubber.secrets else None
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
         self._prefetcher: Prefetcher | None = None
-        # The eval cases this process collected; the controller's collector reads it.
-        self.census = EvalCensus()
-        # The SDK logs request headers (the key) with MISTRAL_DEBUG=1: hidden in its records.
-        self.log_redactor = LogRedactor([self.api_key] if self.api_key else [])
-        self.log_redactor.install()
+        # The eval cases this process collected; plugin.py fills it, the collector reads it.
+        self.census = census
 
     # -- the endpoint -----------------------------------------------------------------------
 
@@ -71,37 +66,6 @@ class EvalSession:
             )
         return self._prefetcher
 
-    def header(self) -> list[str]:
-        settings = self.settings
-        server = settings.server_url or "Mistral API"
-        if settings.record_mode is RecordMode.NONE:
-            server = "none (replay only)"
-        lines = [
-            f"llmeval: model {settings.model or '(none)'}, server {server},"
-            f" record mode {settings.record_mode}",
-            f"llmeval: store {settings.store.resolve()}",  # absolute paths are long: a line
-        ]
-        return lines + [f"llmeval: {condition}" for condition in self.session_conditions()]
-
-    def session_conditions(self) -> list[str]:
-        """What makes every model call of this session fail, said once in the header."""
-        settings = self.settings
-        if not settings.model:
-            return []
-        if settings.record_mode is RecordMode.NONE:
-            if not settings.store.is_dir():
-                return [
-                    f"the store {settings.store.resolve()} does not exist: with"
-                    " --llm-record-mode=none every model call fails; record it with"
-                    " --llm-record-mode=new_episodes or pass --llm-store=DIR"
-                ]
-        elif not settings.server_url and not self.api_key:
-            return [
-                "MISTRAL_API_KEY is not set: every call to Mistral's API fails; export it,"
-                " or pass --llm-server-url=URL, or replay with --llm-record-mode=none"
-            ]
-        return []
-
     def model_card(self, model_id: str) -> dict[str, Any]:
         """The JSON of a model's card, read once and recorded in the store."""
         return self.endpoint.model_card(model_id)
@@ -109,7 +73,6 @@ class EvalSession:
     def close(self) -> None:
         if self._endpoint is not None:
             self._endpoint.close()
-        self.log_redactor.remove()
 
     # -- collection ---------------------------------------------------------------------------
 
@@ -126,12 +89,7 @@ class EvalSession:
         return None
 
     def check_collect_report(self, report: pytest.CollectReport) -> pytest.CollectReport:
-        """Turns bad llm markers and dataset rows into one clear collection error each."""
-        if report.failed:
-            message = _dataset_error(str(report.longrepr))
-            if message is not None:
-                report.longrepr = message
-            return report
+        """Turns bad llm markers into one clear collection error each."""
         problems = [
             problem
             for item in report.result
@@ -142,19 +100,6 @@ class EvalSession:
             report.longrepr = "\n".join(problems)
             report.result = []
         return report
-
-    def deselected(self, items: list[pytest.Item]) -> None:
-        """Counts the eval cases among items deselected by -k, -m or --deselect."""
-        self.census.deselected += sum(1 for item in items if SETTINGS_KEY in item.stash)
-
-    def collection_finished(self, session: pytest.Session) -> None:
-        """Takes the census of the eval cases selected; an xdist worker publishes it."""
-        items = session.items
-        flags = [SETTINGS_KEY in item.stash for item in items]
-        self.census.collected([item.nodeid for item in items], flags)
-        workeroutput = getattr(self.config, "workeroutput", None)
-        if isinstance(workeroutput, dict):
-            workeroutput[WORKEROUTPUT_KEY] = self.census.to_message(flags)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -251,7 +196,8 @@ class EvalSession:
             recorder.add_score(name, float(value))
 
     def make_record(self, item: pytest.Item, call: pytest.CallInfo[None]) -> CaseRecord | None:
-        """The case record of a finished setup or call phase; None when there is none to count."""
+        """The case record of a finished setup or call phase, which the JUnit XML also gets as
+        the test's properties; None when there is none to count."""
         recorder = self.recorder(item)
         if recorder is None:
             return None
@@ -274,7 +220,9 @@ class EvalSession:
         error = None if excinfo is None else excinfo.value
         message = None if error is None else self.scrub(_message(error))
         ending = classify_outcome(call.when, error)
-        return recorder.to_record(duration_s=duration, message=message, **ending._asdict())
+        record = recorder.to_record(duration_s=duration, message=message, **ending._asdict())
+        item.user_properties.extend(junit_properties(record))
+        return record
 
     def one_line_error(self, call: pytest.CallInfo[None]) -> str | None:
         """An infrastructure error's one line under the default `--tb` (its frames are the
@@ -293,25 +241,7 @@ class EvalSession:
         return f"{type(error).__name__}: {printable(_message(error))}"
 
     def scrub(self, text: str) -> str:
-        return redact(text, [self.api_key]) if self.api_key else text
-
-    def scrub_report(self, report: pytest.TestReport) -> None:
-        """Removes the API key from what pytest prints and writes of a report, if it got there."""
-        if not self.api_key:
-            return
-        if report.longrepr is not None and contains_secret(str(report.longrepr), [self.api_key]):
-            report.longrepr = self.scrub(str(report.longrepr))
-        report.sections = [(title, self.scrub(text)) for title, text in report.sections]
-
-
-def _dataset_error(longrepr: str) -> str | None:
-    """The one-line message of a DatasetError raised while a test module was imported."""
-    marker = f"{DatasetError.__module__}.{DatasetError.__name__}: "
-    for line in longrepr.splitlines():
-        _, found, message = line.partition(marker)
-        if found:
-            return f"{DatasetError.__name__}: {message.strip()}"
-    return None
+        return self.scrubber.text(text)
 
 
 def _message(error: BaseException) -> str:

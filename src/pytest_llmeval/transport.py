@@ -14,8 +14,10 @@ from .records import CallStats
 from .redact import redact, redact_bytes
 from .replay.keys import StoreRequest
 from .replay.recording import StoredResponse
-from .replay.replayer import PendingRecording, RecordMode, Replayer, SampleCounter
+from .replay.replayer import PendingRecording, Replayer
+from .replay.samples import SampleCounter
 from .retry import RetryPolicy
+from .settings import RecordMode
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Only these endpoints are deterministic enough to replay; uploads and batch jobs create ids.

@@ -7,7 +7,22 @@ Markdown and as JSON; `baseline` reads an earlier run's JSON report. Imports run
 only names what a conftest.py may want: the report's type, a gate rule's, the JSON Schema.
 """
 
-from .gate import GateRule
-from .model import Report, report_schema
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from .gate import GateRule
+    from .model import Report, report_schema
+
+# Read on first access: importing any submodule runs this file, and the one a session without
+# eval cases may need (`wording`, for a warning) must not bring the gate and renderers along.
+_HOMES = {"GateRule": ".gate", "Report": ".model", "report_schema": ".model"}
+
+
+__getattr__ = lazy_attributes(__name__, _HOMES, globals())
+
 
 __all__ = ["GateRule", "Report", "report_schema"]

@@ -21,6 +21,7 @@ from ..records import (
     CaseRecord,
     clip,
 )
+from ..settings import GateSettings
 from .baseline import baseline_case_index, check_baseline, garbage_collector_paused
 from .gate import GateRule, decide
 from .model import (
@@ -35,7 +36,6 @@ from .model import (
     FailureEntry,
     FailureSummary,
     FormatSummary,
-    GateSettings,
     GroupSummary,
     JudgeFormatSummary,
     Report,

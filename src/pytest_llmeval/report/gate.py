@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from .model import BaselineDelta, GateResult, GateSettings, GroupSummary, Report
+from ..settings import GateSettings
+from .model import BaselineDelta, GateResult, GroupSummary, Report
 from .stats import format_p_value
 from .wording import distinct_rates, no_model_sentence, plural, two_decimals
 

@@ -1,4 +1,4 @@
-"""The report's data model: the dataclasses that hold every figure and verdict, gate settings."""
+"""The report's data model: the dataclasses that hold every figure and verdict."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypedDict
+
+from ..settings import GateSettings
 
 if TYPE_CHECKING:
     from ..pricing import CostEstimate
@@ -530,37 +532,6 @@ def report_schema() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("report_schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    """The gate's limits, from `--llm-format-threshold`, `--llm-max-errors`, `--llm-max-drop`.
-
-    No defaults here: options.py builds it, the one place that knows them.
-    """
-
-    format_threshold: float
-    max_errors: int
-    max_drop: float
-    alpha: float
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.format_threshold <= 1.0:
-            raise ValueError(f"format_threshold must be within [0, 1], got {self.format_threshold}")
-        if self.max_errors < 0:
-            raise ValueError(f"max_errors must be 0 or more, got {self.max_errors}")
-        if not 0.0 <= self.max_drop <= 1.0:
-            raise ValueError(f"max_drop must be within [0, 1], got {self.max_drop}")
-        if not 0.0 < self.alpha < 1.0:
-            raise ValueError(f"alpha must be within (0, 1), got {self.alpha}")
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {
-            "format_threshold": self.format_threshold,
-            "max_errors": self.max_errors,
-            "max_drop": self.max_drop,
-            "alpha": self.alpha,
-        }
 
 
 @dataclass
