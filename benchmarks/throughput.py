@@ -18,7 +18,8 @@ more process, so its CPU never shares a GIL with the client being measured:
 
 Floor and pytest runs alternate, `--repeat` times each (default 3): the table shows the best
 wall time, the median and the spread, and the CPU time of the client process (and of the
-simulator, from /proc). Target: pytest within 1.15 x the floor's wall time.
+simulator, from /proc). Target: pytest within 1.15 x the floor's wall time for up to 1,000
+cases, within 1.05 x from 1,000 on (start-up spread over more cases leaves less excuse).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from tabulate import tabulate
 
 MODEL = "ft:open-mistral-7b:587a6b29:20240514:7e773925"
 TARGET_RATIO = 1.15
+LARGE_SUITE, LARGE_TARGET_RATIO = 1000, 1.05
 
 # Variables that would change what the measured sessions do (see tests/conftest.py).
 _ISOLATED_ENV = (
@@ -507,12 +509,9 @@ def measure(options: argparse.Namespace, work: Path) -> int:
             rows.append(row(name, count, fixed + count * per_case, None, None))
     print()
     print(tabulate(rows, headers=headers, disable_numparse=True))
+    limit = LARGE_TARGET_RATIO if count >= LARGE_SUITE else TARGET_RATIO
     return print_verdict(
-        session,
-        floor,
-        "pytest / floor",
-        f"pytest session within {TARGET_RATIO} x floor",
-        TARGET_RATIO,
+        session, floor, "pytest / floor", f"pytest session within {limit} x floor", limit
     )
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import LLMAPIError, SecretLeakError, printable
 from .messages import content_text
@@ -333,10 +333,13 @@ class Endpoint:
         model_id = self._model_id(model)
 
         async def call(client: Mistral) -> Reply:
+            from .sdk_arguments import typed_arguments
+
             started = time.perf_counter()
-            # Plain dicts are what the SDK serializes; its TypedDicts only describe them.
+            # The SDK's models, validated once per type: the SDK validates dicts call by call.
+            typed_messages, typed_params = typed_arguments(messages, params)
             response = await client.chat.complete_async(
-                model=model_id, messages=cast(Any, messages), **params
+                model=model_id, messages=typed_messages, **typed_params
             )
             latency = time.perf_counter() - started
             from .transport import current_call

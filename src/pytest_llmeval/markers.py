@@ -137,8 +137,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+@functools.cache
+def _signature(name: str) -> inspect.Signature:
+    """A marker's signature, read once: every eval case's markers are bound against it."""
+    return inspect.signature(SIGNATURES[name])
+
+
 def _bind(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    signature = inspect.signature(SIGNATURES[name])
+    signature = _signature(name)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as error:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from mistralai.client import Mistral, models
 
 from pytest_llmeval.replay import StoreRequest
+from pytest_llmeval.sdk_arguments import typed, typed_arguments
 from pytest_llmeval.sdk_body import chat_body
 from pytest_llmeval.simulator import Simulator
 
@@ -206,6 +207,40 @@ def test_a_key_for_odd_arguments_is_the_sdks_or_one_no_recording_has(
     except Exception:
         return  # the SDK refuses this body: no recording can hold it
     assert resent != key, "the shortcut's key could find a recording the SDK would not use"
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(messages=odd_messages | messages_strategy, params=params_strategy | odd_params)
+def test_typed_arguments_make_the_sdk_send_the_same_body(
+    sdk: Sender, messages: Any, params: dict[str, Any]
+) -> None:
+    """The endpoint hands the SDK its own models, validated once per type: same body, or the
+    same refusal."""
+    try:
+        plain = sdk.key(messages, params)
+    except Exception as error:
+        plain = type(error).__name__
+    typed_messages, typed_params = typed_arguments(messages, params)
+    try:
+        sent = sdk.key(typed_messages, typed_params)
+    except Exception as error:
+        sent = type(error).__name__
+    assert sent == plain
+
+
+def test_dicts_become_the_sdks_models_and_the_rest_stays_as_given() -> None:
+    messages = typed(
+        "messages", [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    )
+    assert [type(message).__name__ for message in messages] == ["SystemMessage", "UserMessage"]
+    assert type(typed("response_format", {"type": "json_object"})).__name__ == "ResponseFormat"
+    refused = [{"role": "pirate", "content": "arr"}]
+    assert typed("messages", refused) is refused  # the SDK reports it, as it would have
+    assert typed("temperature", 0) == 0 and typed("response_format", None) is None
 
 
 def test_users_shapes_give_the_sdks_body() -> None:
