@@ -42,7 +42,7 @@ _LAZY = {
 }
 
 
-__getattr__ = lazy_attributes(__name__, _LAZY, globals())
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

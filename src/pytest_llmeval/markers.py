@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
@@ -133,6 +132,8 @@ SETTINGS_KEY = pytest.StashKey[CaseSettings]()
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for a misspelt name close to one of `choices`, else ''."""
+    import difflib  # only for a mistake: not worth loading for every session
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -26,15 +26,18 @@ if TYPE_CHECKING:
     from .session import EvalSession, ModelUnderTest
 
 # Two rooms. What every session loads is this file and the small modules it imports: the
-# options, the markers' names, the census, the collector's hooks, the secret scrubber. The
+# options, the markers' names, the census, the collector's hooks, the key's scrubber. The
 # EvalSession (`session.py`, and through it the records, the prefetcher, the datasets, the
 # replay store and the SDK when a call needs it) is made by `_session`, on the first eval
-# case collected or the first llm fixture used: a suite without eval cases never loads it.
-SETTINGS_STASH = pytest.StashKey[Settings]()
+# case collected or the first llm fixture used, and brings its per-test hooks (CaseHooks):
+# a suite without eval cases never loads it, and its tests run through no hook of ours.
+OPTIONS_KEY = pytest.StashKey[Settings]()  # the run's; markers.SETTINGS_KEY holds a case's
 CENSUS_KEY = pytest.StashKey[EvalCensus]()
 SCRUBBER_KEY = pytest.StashKey[Scrubber]()
 REDACTOR_KEY = pytest.StashKey[LogRedactor]()
 SESSION_KEY = pytest.StashKey["EvalSession"]()
+CASE_HOOKS_NAME = "llmeval-case-hooks"
+KEY_SCRUBBER_NAME = "llmeval-key-scrubber"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,7 +52,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for help_text in MARKER_HELP.values():
         config.addinivalue_line("markers", help_text)
-    settings = config.stash[SETTINGS_STASH] = read_settings(config)
+    settings = config.stash[OPTIONS_KEY] = read_settings(config)
     check_writable(settings, controller=not hasattr(config, "workerinput"))
     api_key = os.environ.get("MISTRAL_API_KEY") or None
     scrubber = config.stash[SCRUBBER_KEY] = Scrubber(api_key)
@@ -57,6 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # The SDK logs request headers (the key) with MISTRAL_DEBUG=1: hidden in its records.
     redactor = config.stash[REDACTOR_KEY] = LogRedactor(scrubber.secrets)
     redactor.install()
+    if scrubber.secrets:
+        config.pluginmanager.register(KeyScrubber(scrubber), KEY_SCRUBBER_NAME)
     hypothesis_profile.configure(settings.examples, config.getoption("hypothesis_profile", None))
     if not hasattr(config, "workerinput"):  # files and the verdict belong to the controller
         collector = ReportCollector(
@@ -78,13 +83,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     redactor = config.stash.get(REDACTOR_KEY, None)
     if redactor is not None:
         redactor.remove()
-    plugin = config.pluginmanager.get_plugin(COLLECTOR_NAME)
-    if plugin is not None:
-        config.pluginmanager.unregister(plugin)
+    for name in (COLLECTOR_NAME, CASE_HOOKS_NAME, KEY_SCRUBBER_NAME):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    settings, scrubber = config.stash[SETTINGS_STASH], config.stash[SCRUBBER_KEY]
+    settings, scrubber = config.stash[OPTIONS_KEY], config.stash[SCRUBBER_KEY]
     return header_lines(settings, has_key=bool(scrubber.secrets))
 
 
@@ -103,36 +109,53 @@ def pytest_make_collect_report(
     return report
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, object, object]:
-    session = item.config.stash.get(SESSION_KEY, None)
-    if session is None:  # no eval case and no llm fixture yet: nothing to follow
-        return (yield)
-    session.start_item(item, nextitem)
-    try:
-        return (yield)
-    finally:
-        session.finish_item()
+class CaseHooks:
+    """The per-test hooks of an eval session, registered with its EvalSession (`_session`),
+    so that a suite without eval cases runs its tests through none of them."""
+
+    def __init__(self, session: EvalSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        self.session.start_item(item, nextitem)
+        try:
+            return (yield)
+        finally:
+            self.session.finish_item()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        record = self.session.make_record(item, call)
+        one_line = self.session.one_line_error(call)
+        report = yield
+        if record is not None:
+            setattr(report, CASE_ATTRIBUTE, record)  # travels with xdist reports
+        if one_line is not None:
+            report.longrepr = one_line
+        return report
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    session = item.config.stash.get(SESSION_KEY, None)
-    record = one_line = None
-    if session is not None:
-        record = session.make_record(item, call)
-        one_line = session.one_line_error(call)
-    report = yield
-    if record is not None:
-        setattr(report, CASE_ATTRIBUTE, record)  # travels with xdist reports
-    if one_line is not None:
-        report.longrepr = one_line
-    item.config.stash[SCRUBBER_KEY].report(report)
-    return report
+class KeyScrubber:
+    """Hides the API key in every test's report: registered when MISTRAL_API_KEY is set,
+    eval cases or not (a plain test can print it too)."""
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        self.scrubber = scrubber
+
+    # tryfirst: the outermost wrapper, so it sees the report after every other one is done
+    # with it (CaseHooks' one-line error included).
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        self.scrubber.report(report)
+        return report
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -141,7 +164,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(trylast=True)  # after the parametrize markers: the run's id comes last
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    repeat.parametrize(metafunc, metafunc.config.stash[SETTINGS_STASH].repeat)
+    repeat.parametrize(metafunc, metafunc.config.stash[OPTIONS_KEY].repeat)
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -248,8 +271,9 @@ def _session(config: pytest.Config) -> EvalSession:
 
         session = config.stash[SESSION_KEY] = EvalSession(
             config,
-            config.stash[SETTINGS_STASH],
+            config.stash[OPTIONS_KEY],
             scrubber=config.stash[SCRUBBER_KEY],
             census=config.stash[CENSUS_KEY],
         )
+        config.pluginmanager.register(CaseHooks(session), CASE_HOOKS_NAME)
     return session

@@ -33,7 +33,7 @@ _HOMES = {
 }
 
 
-__getattr__ = lazy_attributes(__name__, _HOMES, globals())
+__getattr__ = lazy_attributes(__name__, _HOMES)
 
 
 __all__ = [

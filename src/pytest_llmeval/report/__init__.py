@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 _HOMES = {"GateRule": ".gate", "Report": ".model", "report_schema": ".model"}
 
 
-__getattr__ = lazy_attributes(__name__, _HOMES, globals())
+__getattr__ = lazy_attributes(__name__, _HOMES)
 
 
 __all__ = ["GateRule", "Report", "report_schema"]
