@@ -34,6 +34,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -192,9 +193,24 @@ def write_plain_suite(folder: Path, count: int) -> Path:
 
 def no_bytecode_cache() -> None:
     """Measured processes neither read nor write bytecode: every fresh CI job, and machines
-    that set PYTHONDONTWRITEBYTECODE."""
+    that set PYTHONDONTWRITEBYTECODE.
+
+    pytest's assertion-rewritten bytecode left beside the sources by an earlier session run
+    without PYTHONDONTWRITEBYTECODE (`*-pytest-*.pyc`) would still be read, so that the
+    figures would be a cached run's: the script refuses to measure until they are gone.
+    """
     _PYCACHE[:] = []
     _NO_BYTECODE[:] = [True]
+    roots = {Path(sysconfig.get_paths()["purelib"]), Path(__file__).resolve().parents[1] / "src"}
+    stale = sorted(path for root in roots for path in root.rglob("__pycache__/*-pytest-*.pyc"))
+    if stale:
+        folders = sorted({str(path.parent.parent) for path in stale})
+        raise SystemExit(
+            f"{len(stale)} assertion-rewritten .pyc files of pytest's are cached in "
+            f"{', '.join(folders[:3])}{' ...' if len(folders) > 3 else ''}: a run without a "
+            "bytecode cache would read them. Delete them first:\n"
+            f"  find {' '.join(sorted(map(str, roots)))} -name '*-pytest-*.pyc' -delete"
+        )
 
 
 def bytecode_cache_option(parser: argparse.ArgumentParser) -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import httpx2
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):  # a NamedTuple: defined at every start-up (see options.py)
     """Exponential backoff with jitter, inside a bounded total time per call.
 
     No defaults here: options.py builds it (`retry_policy`), the one place for defaults.
