@@ -468,10 +468,11 @@ def header_lines(settings: Settings, *, has_key: bool) -> list[str]:
         f" record mode {settings.record_mode}",
         f"llmeval: store {settings.store.resolve()}",  # absolute paths are long: a line
     ]
-    return lines + [f"llmeval: {condition}" for condition in _doomed(settings, has_key)]
+    return lines + [f"llmeval: {condition}" for condition in _session_conditions(settings, has_key)]
 
 
-def _doomed(settings: Settings, has_key: bool) -> list[str]:
+def _session_conditions(settings: Settings, has_key: bool) -> list[str]:
+    """What makes every model call of this session fail."""
     if not settings.model:
         return []
     if settings.record_mode is RecordMode.NONE:
