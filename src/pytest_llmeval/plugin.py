@@ -273,7 +273,6 @@ def _session(config: pytest.Config) -> EvalSession:
             config,
             config.stash[OPTIONS_KEY],
             scrubber=config.stash[SCRUBBER_KEY],
-            census=config.stash[CENSUS_KEY],
         )
         config.pluginmanager.register(CaseHooks(session), CASE_HOOKS_NAME)
     return session

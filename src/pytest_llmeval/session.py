@@ -19,7 +19,6 @@ from .replay.samples import SampleCounter
 if TYPE_CHECKING:
     # The SDK is imported when first used, not with pytest: a session that makes no model
     # call does not pay for importing it.
-    from .census import EvalCensus
     from .endpoint import Endpoint, ModelInfo, Reply
     from .redact import Scrubber
 
@@ -35,9 +34,7 @@ NO_CASE = (
 class EvalSession:
     """Everything a session (or an xdist worker) knows; the hooks in plugin.py hand off here."""
 
-    def __init__(
-        self, config: pytest.Config, settings: Settings, *, scrubber: Scrubber, census: EvalCensus
-    ) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings, *, scrubber: Scrubber) -> None:
         self.config = config
         self.settings = settings
         self.scrubber = scrubber
@@ -45,8 +42,6 @@ class EvalSession:
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
         self._prefetcher: Prefetcher | None = None
-        # The eval cases this process collected; plugin.py fills it, the collector reads it.
-        self.census = census
 
     # -- the endpoint -----------------------------------------------------------------------
 
@@ -218,7 +213,7 @@ class EvalSession:
             return None
         duration = call.duration + item.stash.get(SETUP_DURATION_KEY, 0.0)
         error = None if excinfo is None else excinfo.value
-        message = None if error is None else self.scrub(_message(error))
+        message = None if error is None else self.scrubber.text(_message(error))
         ending = classify_outcome(call.when, error)
         record = recorder.to_record(duration_s=duration, message=message, **ending._asdict())
         item.user_properties.extend(junit_properties(record))
@@ -239,9 +234,6 @@ class EvalSession:
         call.excinfo.traceback = call.excinfo.traceback[:1]
         error = call.excinfo.value
         return f"{type(error).__name__}: {printable(_message(error))}"
-
-    def scrub(self, text: str) -> str:
-        return self.scrubber.text(text)
 
 
 def _message(error: BaseException) -> str:
