@@ -25,13 +25,13 @@ from typing import Any
 
 from tabulate import tabulate
 
-from pytest_llmeval.atomic import write_atomic
-from pytest_llmeval.records import CaseRecord
+from pytest_llmeval.case_record import CaseRecord
 from pytest_llmeval.report.baseline import load_baseline
 from pytest_llmeval.report.build import build_report
+from pytest_llmeval.report.gate_settings import GateSettings
 from pytest_llmeval.report.model import Report, RunInfo
 from pytest_llmeval.report.render import json_text, markdown, terminal_lines
-from pytest_llmeval.settings import GateSettings
+from pytest_llmeval.support.atomic import write_atomic
 
 TIME_BUDGET_S = 2.0
 MEMORY_BUDGET_MB = 500.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pytest_llmeval.options import default_gate_settings
-from pytest_llmeval.records import CaseRecord, CaseRecorder, GroupSettings
-from pytest_llmeval.settings import GateSettings
+from pytest_llmeval.case_record import CaseRecord, CaseRecorder, GroupSettings
+from pytest_llmeval.report.gate_settings import GateSettings
+from pytest_llmeval.session.options import default_gate_settings
 
 
 def case_record(

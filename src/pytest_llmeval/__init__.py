@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import (
+from pytest_llmeval.errors import (
     DatasetError,
     InvalidSchemaError,
     JsonFormatError,
@@ -12,15 +12,15 @@ from .errors import (
     LLMAPIError,
     ReplayMissError,
 )
-from .lazy import lazy_attributes
+from pytest_llmeval.support.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from .categories import CATEGORIES
-    from .datasets import Case, cases, iter_cases
-    from .judge import JudgeVerdict
-    from .moderation import ModerationResult
-    from .reply import ModelInfo, Reply, Usage
-    from .strict_json import ParsedJson, parse_json
+    from pytest_llmeval.calls.reply import ModelInfo, Reply, Usage
+    from pytest_llmeval.categories import CATEGORIES
+    from pytest_llmeval.data.datasets import Case, cases, iter_cases
+    from pytest_llmeval.grading.judge import JudgeVerdict
+    from pytest_llmeval.grading.moderation import ModerationResult
+    from pytest_llmeval.strict_json import ParsedJson, parse_json
 
 __version__ = "0.1.0"
 
@@ -28,17 +28,17 @@ __version__ = "0.1.0"
 # without it: their modules import the Mistral SDK, jsonschema or msgspec, and the plugin
 # imports this package at every start-up.
 _LAZY = {
-    "Case": ".datasets",
-    "cases": ".datasets",
-    "iter_cases": ".datasets",
+    "Case": ".data.datasets",
+    "cases": ".data.datasets",
+    "iter_cases": ".data.datasets",
     "CATEGORIES": ".categories",
     "ParsedJson": ".strict_json",
     "parse_json": ".strict_json",
-    "ModelInfo": ".reply",
-    "Reply": ".reply",
-    "Usage": ".reply",
-    "JudgeVerdict": ".judge",
-    "ModerationResult": ".moderation",
+    "ModelInfo": ".calls.reply",
+    "Reply": ".calls.reply",
+    "Usage": ".calls.reply",
+    "JudgeVerdict": ".grading.judge",
+    "ModerationResult": ".grading.moderation",
 }
 
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .report.gate import GateRule
-    from .report.model import Report
+    from pytest_llmeval.report.gate import GateRule
+    from pytest_llmeval.report.model import Report
 
 
 def pytest_llmeval_gate_rules(config: pytest.Config) -> Sequence[GateRule]:

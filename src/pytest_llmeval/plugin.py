@@ -11,19 +11,27 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import hookspec, hypothesis_profile, repeat
-from .census import CASE_ATTRIBUTE, WORKEROUTPUT_KEY, EvalCensus
-from .collector import COLLECTOR_NAME, ReportCollector
-from .errors import dataset_error_line
-from .markers import MARKER_HELP, SETTINGS_KEY, is_eval_case
-from .options import NO_MODEL, Settings, add_options, check_writable, header_lines, read_settings
-from .redact import LogRedactor, Scrubber
+from pytest_llmeval import hookspec
+from pytest_llmeval.errors import dataset_error_line
+from pytest_llmeval.session import hypothesis_profile, repeat
+from pytest_llmeval.session.census import CASE_ATTRIBUTE, WORKEROUTPUT_KEY, EvalCensus
+from pytest_llmeval.session.collector import COLLECTOR_NAME, ReportCollector
+from pytest_llmeval.session.markers import MARKER_HELP, SETTINGS_KEY, is_eval_case
+from pytest_llmeval.session.options import (
+    NO_MODEL,
+    Settings,
+    add_options,
+    check_writable,
+    header_lines,
+    read_settings,
+)
+from pytest_llmeval.support.redact import LogRedactor, Scrubber
 
 if TYPE_CHECKING:
-    from .endpoint import Reply
-    from .judge import Judge
-    from .moderation import Moderation
-    from .session import EvalSession, ModelUnderTest
+    from pytest_llmeval.calls.reply import Reply
+    from pytest_llmeval.grading.judge import Judge
+    from pytest_llmeval.grading.moderation import Moderation
+    from pytest_llmeval.session.eval_session import EvalSession, ModelUnderTest
 
 # Two rooms. What every session loads is this file and the small modules it imports: the
 # options, the markers' names, the census, the collector's hooks, the key's scrubber. The
@@ -189,7 +197,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
     # A Case exists only once `cases()` ran, which imported its module: until then, no value
     # can be one, and the module is not imported for the asking.
-    datasets = sys.modules.get(f"{__package__}.datasets")
+    datasets = sys.modules.get(f"{__package__}.data.datasets")
     return val.id if datasets is not None and isinstance(val, datasets.Case) else None
 
 
@@ -199,7 +207,7 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
 @pytest.fixture(scope="session")
 def llm(pytestconfig: pytest.Config) -> ModelUnderTest:
     """The model under test (`--llm-model`); tests that use it are skipped without one."""
-    from .session import ModelUnderTest
+    from pytest_llmeval.session.eval_session import ModelUnderTest
 
     session = _session(pytestconfig)
     if not session.settings.model:
@@ -228,7 +236,7 @@ def llm_json(pytestconfig: pytest.Config) -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def llm_judge(pytestconfig: pytest.Config) -> Judge:
     """LLM-as-judge with `--llm-judge-model`: `llm_judge.score(output, rubric=...)`."""
-    from .judge import Judge
+    from pytest_llmeval.grading.judge import Judge
 
     session = _session(pytestconfig)
     return Judge(
@@ -242,7 +250,7 @@ def llm_judge(pytestconfig: pytest.Config) -> Judge:
 @pytest.fixture(scope="session")
 def llm_moderation(pytestconfig: pytest.Config) -> Moderation:
     """The moderation classifier: `llm_moderation.check(text_or_messages)`."""
-    from .moderation import Moderation
+    from pytest_llmeval.grading.moderation import Moderation
 
     session = _session(pytestconfig)
     return Moderation(session.endpoint, session.current_recorder, session.settings.moderation_model)
@@ -257,7 +265,7 @@ def llm_score(pytestconfig: pytest.Config) -> Callable[[str, float], None]:
 @pytest.fixture
 def llm_simulator() -> Iterator[Any]:
     """A running Mistral-compatible simulator on 127.0.0.1, for testing a suite's plumbing."""
-    from .simulator import Simulator
+    from pytest_llmeval.simulator import Simulator
 
     with Simulator() as simulator:
         yield simulator
@@ -267,7 +275,7 @@ def _session(config: pytest.Config) -> EvalSession:
     """The session's EvalSession, made on first need (see the two rooms above)."""
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
-        from .session import EvalSession
+        from pytest_llmeval.session.eval_session import EvalSession
 
         session = config.stash[SESSION_KEY] = EvalSession(
             config,

@@ -15,7 +15,7 @@ except ImportError as error:  # an optional extra: see pyproject.toml
         " pip install 'pytest-llmeval-gate[hypothesis]'"
     ) from error
 
-from . import hypothesis_profile
+from pytest_llmeval.session import hypothesis_profile
 
 #: Every kind of variation, in the order `kinds=` lists them by default.
 KINDS: tuple[str, ...] = (

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pytest_llmeval.check_data import main as check_data
+from pytest_llmeval.cli import main as check_data
 from pytest_llmeval.report.model import report_schema
 from pytest_llmeval.simulator import Simulator
 from tests.conftest import simulator_args

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmeval import options
+from pytest_llmeval.session import options
 
 
 def test_help_lists_the_group_with_defaults(pytester: pytest.Pytester) -> None:

@@ -23,12 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mistralai.client import Mistral
 
-from pytest_llmeval.endpoint import Endpoint, Reply, _recorded_reply, _reply
+from pytest_llmeval.calls.endpoint import Endpoint
+from pytest_llmeval.calls.reply import Reply, read_chat_body
+from pytest_llmeval.calls.reply import recorded_reply as _recorded_reply
+from pytest_llmeval.calls.sdk_client import reply_from_response as _reply
+from pytest_llmeval.case_record import CaseRecorder, GroupSettings
 from pytest_llmeval.errors import LLMAPIError, ReplayMissError
-from pytest_llmeval.options import endpoint_settings
-from pytest_llmeval.records import CaseRecorder, GroupSettings
 from pytest_llmeval.replay import StoredResponse
-from pytest_llmeval.reply import read_chat_body
+from pytest_llmeval.session.options import endpoint_settings
 from pytest_llmeval.simulator import Simulator
 from tests.conftest import FT_MODEL, simulator_args
 
@@ -450,6 +452,6 @@ def test_a_replayed_session_gives_the_same_results_without_loading_the_sdk(
 
 
 def test_the_prompt_parameters_checked_without_the_sdk_are_the_sdks() -> None:
-    from pytest_llmeval.markers import COMMON_PROMPT_PARAMS, prompt_params
+    from pytest_llmeval.session.markers import COMMON_PROMPT_PARAMS, prompt_params
 
     assert prompt_params() >= COMMON_PROMPT_PARAMS

@@ -22,16 +22,16 @@ def pytest_unconfigure(config):
 """
 # The eval machinery: what an eval case needs and a plain suite must not load.
 EVAL_MODULES = (
-    "pytest_llmeval.session",
-    "pytest_llmeval.records",
-    "pytest_llmeval.datasets",
-    "pytest_llmeval.prefetch",
-    "pytest_llmeval.endpoint",
+    "pytest_llmeval.session.eval_session",
+    "pytest_llmeval.case_record",
+    "pytest_llmeval.data.datasets",
+    "pytest_llmeval.session.prefetch",
+    "pytest_llmeval.calls.endpoint",
     "pytest_llmeval.replay.store",
     "pytest_llmeval.report.gate",
     "pytest_llmeval.report.build",
-    "pytest_llmeval.ledger",
-    "pytest_llmeval.pricing",
+    "pytest_llmeval.improvement.ledger",
+    "pytest_llmeval.report.pricing",
     "mistralai",
 )
 PLAIN_SUITE = """
@@ -84,7 +84,9 @@ def test_one_eval_case_loads_the_machinery_and_gets_its_report(pytester: pytest.
     result.assert_outcomes(passed=21)
     assert "llmeval gate report" in result.stdout.str()
     modules = loaded_modules(pytester)
-    assert "pytest_llmeval.session" in modules and "pytest_llmeval.report.gate" in modules
+    assert (
+        "pytest_llmeval.session.eval_session" in modules and "pytest_llmeval.report.gate" in modules
+    )
     assert "mistralai" not in modules  # no call was made: the SDK stays out
 
 

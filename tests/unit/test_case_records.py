@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmeval.errors import JsonFormatError, LLMAPIError, ReplayMissError
-from pytest_llmeval.records import (
+from pytest_llmeval.case_record import (
     RECORD_FIELDS,
     CaseRecorder,
     GroupSettings,
     Outcome,
     classify_outcome,
 )
+from pytest_llmeval.errors import JsonFormatError, LLMAPIError, ReplayMissError
 from pytest_llmeval.report.build import build_report
 from pytest_llmeval.report.model import RunInfo
 from tests.factories import case_record, gate_settings

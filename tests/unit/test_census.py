@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_llmeval.census import EvalCensus, StopEvidence, position_ranges, stop_text
+from pytest_llmeval.session.census import EvalCensus, StopEvidence, position_ranges, stop_text
 
 
 def test_positions_become_ranges_and_back() -> None:

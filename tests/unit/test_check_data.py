@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.check_data import main
-from pytest_llmeval.data_overlap import ContaminationIndex, DuplicateFinder, normalize_text
-from pytest_llmeval.datasets import cases
+from pytest_llmeval.cli import main
+from pytest_llmeval.data.datasets import cases
+from pytest_llmeval.data.finetune_rows import check_sample
+from pytest_llmeval.data.overlap import ContaminationIndex, DuplicateFinder, normalize_text
 from pytest_llmeval.errors import DatasetError
-from pytest_llmeval.finetune_data import check_sample
 
 
 def sample(user: Any, reply: Any = "ok", **extra: Any) -> dict[str, Any]:

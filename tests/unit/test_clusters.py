@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_llmeval.clusters import failure_clusters, length_bucket
+from pytest_llmeval.report.clusters import failure_clusters, length_bucket
 from tests.factories import case_record
 
 

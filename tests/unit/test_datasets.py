@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.datasets import Case, cases, iter_cases
+from pytest_llmeval.data.datasets import Case, cases, iter_cases
 from pytest_llmeval.errors import DatasetError
 
 
@@ -251,7 +251,7 @@ def test_relative_path_is_found_next_to_the_calling_module(
     suite.mkdir()
     write_lines(suite / "tickets.jsonl", sample("next to the module", "a"))
     module = suite / "test_suite.py"
-    module.write_text("from pytest_llmeval.datasets import cases\nCASES = cases('tickets.jsonl')\n")
+    module.write_text("from pytest_llmeval import cases\nCASES = cases('tickets.jsonl')\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     write_lines(elsewhere / "tickets.jsonl", sample("in the working directory", "a"))
@@ -270,9 +270,7 @@ def test_relative_path_falls_back_to_the_working_directory(
     write_lines(suite / "data" / "tickets.jsonl", sample("from the working directory", "a"))
     module = tmp_path / "tests" / "test_suite.py"
     module.parent.mkdir()
-    module.write_text(
-        "from pytest_llmeval.datasets import cases\nCASES = cases('data/tickets.jsonl')\n"
-    )
+    module.write_text("from pytest_llmeval import cases\nCASES = cases('data/tickets.jsonl')\n")
     monkeypatch.chdir(suite)
 
     loaded = runpy.run_path(str(module))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.options import OPTIONS
+from pytest_llmeval.session.options import OPTIONS
 from tests.unit.test_docs_markdown import DOCS
 
 WORKFLOW = DOCS / "github-actions" / "llmeval.yml"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from pytest_llmeval.options import OPTIONS, Option
+from pytest_llmeval.session.options import OPTIONS, Option
 from tests.unit.test_docs_markdown import DOCS, ROOT, code_spans, documentation_files, table_after
 
 REFERENCE = DOCS / "reference.md"

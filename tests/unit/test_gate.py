@@ -8,8 +8,8 @@ import pytest
 
 from pytest_llmeval.report.build import build_report
 from pytest_llmeval.report.gate import INTERRUPTED_REASON, drop_blocks, evaluate_gate
+from pytest_llmeval.report.gate_settings import GateSettings
 from pytest_llmeval.report.model import Report, RunInfo
-from pytest_llmeval.settings import GateSettings
 from tests.factories import case_record as record
 from tests.factories import gate_settings
 

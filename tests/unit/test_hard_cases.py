@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pytest_llmeval.check_data import main as check_data
-from pytest_llmeval.hard_cases import failure_rows, jsonl_lines
+from pytest_llmeval.cli import main as check_data
+from pytest_llmeval.improvement.failure_rows import failure_rows, jsonl_lines
 from tests.factories import case_record
 
 REQUEST = [

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.datasets import cases
+from pytest_llmeval.data.datasets import cases
 from pytest_llmeval.errors import DatasetError
-from pytest_llmeval.judge import policy_schema, preference_schema
-from pytest_llmeval.moderation import ModerationResult
+from pytest_llmeval.grading.judge import policy_schema, preference_schema
+from pytest_llmeval.grading.moderation import ModerationResult
 from pytest_llmeval.report.build import build_report
 from pytest_llmeval.report.model import RunInfo
 from pytest_llmeval.report.render import TerminalView, markdown, terminal_lines

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.ledger import (
+from pytest_llmeval.improvement.ledger import (
     LedgerError,
     append_line,
     file_sha256,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mistralai.client import Mistral
 
-from pytest_llmeval.model_identity import identity_of, identity_warnings
+from pytest_llmeval.improvement.model_cards import identity_of, identity_warnings
 from pytest_llmeval.simulator import Simulator
 
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_llmeval.prefetch import Prefetcher, xdist_pending
+from pytest_llmeval.session.prefetch import Prefetcher, xdist_pending
 
 
 class _Queue:

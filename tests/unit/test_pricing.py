@@ -6,7 +6,13 @@ from fnmatch import fnmatch
 
 import pytest
 
-from pytest_llmeval.pricing import Price, PriceError, estimate, parse_price_line, shipped_table
+from pytest_llmeval.report.pricing import (
+    Price,
+    PriceError,
+    estimate,
+    parse_price_line,
+    shipped_table,
+)
 
 
 def test_the_shipped_table_has_a_checked_date_and_prices_the_default_models() -> None:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from pytest_llmeval.redact import LogRedactor, contains_secret, redact, redact_bytes
+from pytest_llmeval.support.redact import LogRedactor, contains_secret, redact, redact_bytes
 from tests.conftest import CANARY_KEY
 
 

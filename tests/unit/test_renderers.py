@@ -319,7 +319,7 @@ def test_terminal_colours_the_verdict_line_only() -> None:
 
 
 def test_terminal_plurals_and_the_cost_line() -> None:
-    from pytest_llmeval.pricing import Price, PriceTable
+    from pytest_llmeval.report.pricing import Price, PriceTable
 
     single = {**USAGE, "calls": 1, "retries": 1, "store_hits": 1, "store_misses": 1}
     single["by_model"] = {"mistral-small-2506": [1_000_000, 0], "mine": [10, 10]}

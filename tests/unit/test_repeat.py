@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.repeat import case_nodeid, run_id
 from pytest_llmeval.replay.replayer import SampleCounter
 from pytest_llmeval.report.build import build_report
 from pytest_llmeval.report.model import Report, RunInfo
 from pytest_llmeval.report.render import json_text, terminal_lines
 from pytest_llmeval.report.stats import case_mean_interval, wilson_interval
+from pytest_llmeval.session.repeat import case_nodeid, run_id
 from tests.factories import case_record, gate_settings
 
 

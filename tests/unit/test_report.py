@@ -10,12 +10,12 @@ import jsonschema
 import pytest
 
 from pytest_llmeval.errors import BaselineError
-from pytest_llmeval.pricing import Price, PriceTable
 from pytest_llmeval.report.baseline import load_baseline
 from pytest_llmeval.report.build import build_report
+from pytest_llmeval.report.gate_settings import GateSettings
 from pytest_llmeval.report.model import Report, RunInfo, report_schema, utc_timestamp
+from pytest_llmeval.report.pricing import Price, PriceTable
 from pytest_llmeval.report.render import json_text
-from pytest_llmeval.settings import GateSettings
 from tests.factories import case_record as record
 from tests.factories import gate_settings
 

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mistralai.client import Mistral, models
 
+from pytest_llmeval.calls.request_body import chat_body
+from pytest_llmeval.calls.sdk_arguments import typed, typed_arguments
 from pytest_llmeval.replay import StoreRequest
-from pytest_llmeval.sdk_arguments import typed, typed_arguments
-from pytest_llmeval.sdk_body import chat_body
 from pytest_llmeval.simulator import Simulator
 
 MODEL = "ft:open-mistral-7b:a1b2c3d4:20240501:e5f6a7b8"

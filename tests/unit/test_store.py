@@ -12,8 +12,8 @@ import pytest
 from mistralai.client import Mistral
 
 from pytest_llmeval.errors import ReplayMissError, SecretLeakError
-from pytest_llmeval.redact import redact
 from pytest_llmeval.replay import ReplayStore, StoreRequest
+from pytest_llmeval.support.redact import redact
 
 CHAT = "/v1/chat/completions"
 CANARY = "sk-canary-0123456789abcdef"
@@ -443,7 +443,7 @@ def test_write_atomic_gives_the_file_the_mode_the_umask_allows(tmp_path: Path) -
     import os
     import stat
 
-    from pytest_llmeval.atomic import write_atomic
+    from pytest_llmeval.support.atomic import write_atomic
 
     previous = os.umask(0o022)
     try:
@@ -454,7 +454,7 @@ def test_write_atomic_gives_the_file_the_mode_the_umask_allows(tmp_path: Path) -
 
 
 def test_write_problem_names_what_is_in_the_way(tmp_path: Path) -> None:
-    from pytest_llmeval.atomic import folder_problem, write_problem
+    from pytest_llmeval.support.atomic import folder_problem, write_problem
 
     (tmp_path / "file").write_text("x", encoding="utf-8")
     (tmp_path / "folder").mkdir()

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis.strategies import SearchStrategy
 
-from pytest_llmeval import hypothesis_profile
+from pytest_llmeval.session import hypothesis_profile
 from pytest_llmeval.strategies import (
     _INJECTIONS,
     INJECTION_CANARY,

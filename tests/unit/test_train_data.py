@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from pytest_llmeval.train_data import prompt_drift, scan_training, short_diff
+from pytest_llmeval.improvement.contamination import prompt_drift, scan_training, short_diff
 
 SYSTEM = "You triage support tickets.\nAnswer with JSON only.\nUse priority 1 to 5."
 

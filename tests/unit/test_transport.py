@@ -20,19 +20,19 @@ from typing import Any
 import httpx2
 import pytest
 
-from pytest_llmeval.endpoint import Endpoint, Reply
-from pytest_llmeval.errors import LLMAPIError, ReplayMissError
-from pytest_llmeval.options import endpoint_settings, retry_policy
-from pytest_llmeval.records import CaseRecorder, GroupSettings
-from pytest_llmeval.retry import RetryPolicy, retry_after_seconds
-from pytest_llmeval.simulator import Simulator
-from pytest_llmeval.transport import (
+from pytest_llmeval.calls.endpoint import Endpoint, Reply
+from pytest_llmeval.calls.retry import RetryPolicy, retry_after_seconds
+from pytest_llmeval.calls.transport import (
     AdaptiveLimiter,
     CallStats,
     Circuit,
     RetryTransport,
     current_call,
 )
+from pytest_llmeval.case_record import CaseRecorder, GroupSettings
+from pytest_llmeval.errors import LLMAPIError, ReplayMissError
+from pytest_llmeval.session.options import endpoint_settings, retry_policy
+from pytest_llmeval.simulator import Simulator
 from tests.conftest import CANARY_KEY, FT_MODEL
 
 CHAT = "/v1/chat/completions"

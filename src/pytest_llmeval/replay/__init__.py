@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..lazy import lazy_attributes
+from pytest_llmeval.support.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from ..settings import RecordMode
-    from .keys import StoreRequest, endpoint_path
-    from .recording import FORMAT, StoredResponse
-    from .replayer import PendingRecording, Replayer
-    from .samples import SampleCounter
-    from .store import ReplayStore
+    from pytest_llmeval.replay.keys import StoreRequest, endpoint_path
+    from pytest_llmeval.replay.record_mode import RecordMode
+    from pytest_llmeval.replay.recording import FORMAT, StoredResponse
+    from pytest_llmeval.replay.replayer import PendingRecording, Replayer
+    from pytest_llmeval.replay.samples import SampleCounter
+    from pytest_llmeval.replay.store import ReplayStore
 
 # Read on first access: importing one submodule (every session imports `samples`) runs this
 # file, and must not load the store and recording code with it.

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..paths import shown_path
-from .keys import StoreRequest, canonical_json
-from .recording import CorruptRecording, read_recording
+from pytest_llmeval.replay.keys import StoreRequest, canonical_json
+from pytest_llmeval.replay.recording import CorruptRecording, read_recording
+from pytest_llmeval.support.paths import shown_path
 
 _MAX_DIFFERENCES = 3
 

@@ -10,8 +10,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..errors import json_decode_problem
-from .keys import StoreRequest
+from pytest_llmeval.errors import json_decode_problem
+from pytest_llmeval.replay.keys import StoreRequest
 
 FORMAT = 1
 """Version of the recording file layout; a file of another version reads as corrupt."""

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ..settings import RecordMode
-from .keys import StoreRequest, recording_name
-from .recording import StoredResponse
-from .samples import SampleCounter
-from .store import ReplayStore
+from pytest_llmeval.replay.keys import StoreRequest, recording_name
+from pytest_llmeval.replay.record_mode import RecordMode
+from pytest_llmeval.replay.recording import StoredResponse
+from pytest_llmeval.replay.samples import SampleCounter
+from pytest_llmeval.replay.store import ReplayStore
 
 T = TypeVar("T")
 

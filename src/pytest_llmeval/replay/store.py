@@ -8,12 +8,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomic
-from ..errors import ReplayMissError, SecretLeakError
-from ..redact import redact, usable_secrets
-from .explain import MissExplainer
-from .keys import StoreRequest, endpoint_slug, recording_name
-from .recording import (
+from pytest_llmeval.errors import ReplayMissError, SecretLeakError
+from pytest_llmeval.replay.explain import MissExplainer
+from pytest_llmeval.replay.keys import StoreRequest, endpoint_slug, recording_name
+from pytest_llmeval.replay.recording import (
     CorruptRecording,
     StoredResponse,
     read_recording,
@@ -22,6 +20,8 @@ from .recording import (
     response_part,
     stored_response,
 )
+from pytest_llmeval.support.atomic import write_atomic
+from pytest_llmeval.support.redact import redact, usable_secrets
 
 
 class ReplayStore:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..lazy import lazy_attributes
+from pytest_llmeval.support.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from .gate import GateRule
-    from .model import Report, report_schema
+    from pytest_llmeval.report.gate import GateRule
+    from pytest_llmeval.report.model import Report, report_schema
 
 # Read on first access: importing any submodule runs this file, and the one a session without
 # eval cases may need (`wording`, for a warning) must not bring the gate and renderers along.

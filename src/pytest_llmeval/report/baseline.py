@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import BaselineError, json_kind
-from .model import SCHEMA_VERSION
+from pytest_llmeval.errors import BaselineError, json_kind
+from pytest_llmeval.report.model import SCHEMA_VERSION
 
 
 def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:

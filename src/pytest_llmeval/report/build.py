@@ -9,11 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, cast
 
-from ..categories import CATEGORIES
-from ..clusters import failure_clusters
-from ..messages import prompt_text
-from ..pricing import PriceTable, estimate, tokens_by_model
-from ..records import (
+from pytest_llmeval.case_record import (
     MESSAGE_LIMIT,
     RECORD_FIELDS,
     TEXT_LIMIT,
@@ -21,10 +17,16 @@ from ..records import (
     CaseRecord,
     clip,
 )
-from ..settings import GateSettings
-from .baseline import baseline_case_index, check_baseline, garbage_collector_paused
-from .gate import GateRule, decide
-from .model import (
+from pytest_llmeval.categories import CATEGORIES
+from pytest_llmeval.report.baseline import (
+    baseline_case_index,
+    check_baseline,
+    garbage_collector_paused,
+)
+from pytest_llmeval.report.clusters import failure_clusters
+from pytest_llmeval.report.gate import GateRule, decide
+from pytest_llmeval.report.gate_settings import GateSettings
+from pytest_llmeval.report.model import (
     BaselineComparison,
     BaselineDelta,
     Calibration,
@@ -45,7 +47,14 @@ from .model import (
     Totals,
     UsageSummary,
 )
-from .stats import case_mean_interval, cohen_kappa, mcnemar_one_sided, wilson_interval
+from pytest_llmeval.report.pricing import PriceTable, estimate, tokens_by_model
+from pytest_llmeval.report.stats import (
+    case_mean_interval,
+    cohen_kappa,
+    mcnemar_one_sided,
+    wilson_interval,
+)
+from pytest_llmeval.support.messages import prompt_text
 
 # Categories the report does not know are listed after the taxonomy's, alphabetically.
 _CATEGORY_ORDER = {category: index for index, category in enumerate(CATEGORIES)}

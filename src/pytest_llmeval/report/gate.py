@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from ..settings import GateSettings
-from .model import BaselineDelta, GateResult, GroupSummary, Report
-from .stats import format_p_value
-from .wording import distinct_rates, no_model_sentence, plural, two_decimals
+from pytest_llmeval.report.gate_settings import GateSettings
+from pytest_llmeval.report.model import BaselineDelta, GateResult, GroupSummary, Report
+from pytest_llmeval.report.stats import format_p_value
+from pytest_llmeval.report.wording import distinct_rates, no_model_sentence, plural, two_decimals
 
 INTERRUPTED_REASON = "interrupted: the session was stopped before every case ran"
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from ..settings import GateSettings
+from pytest_llmeval.report.gate_settings import GateSettings
 
 if TYPE_CHECKING:
-    from ..pricing import CostEstimate
+    from pytest_llmeval.report.pricing import CostEstimate
 
 SCHEMA_VERSION = 1
 

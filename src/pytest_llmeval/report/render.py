@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from .layout import fit_lines, fits, table
-from .model import BaselineDelta, CaseEntry, GroupSummary, Report
-from .stats import format_p_value
-from .wording import distinct_rates, no_model_sentence, plural, rate_text
+from pytest_llmeval.report.layout import fit_lines, fits, table
+from pytest_llmeval.report.model import BaselineDelta, CaseEntry, GroupSummary, Report
+from pytest_llmeval.report.stats import format_p_value
+from pytest_llmeval.report.wording import distinct_rates, no_model_sentence, plural, rate_text
 
 # Characters that could move the cursor, recolour the terminal, reorder text (bidi controls)
 # or break a line in a table: model output is untrusted, so they are shown as escapes.

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from .script import MODERATION_CATEGORIES, SimRequest, SimResponse, count_tokens
-from .server import Simulator
+from pytest_llmeval.simulator.script import (
+    MODERATION_CATEGORIES,
+    SimRequest,
+    SimResponse,
+    count_tokens,
+)
+from pytest_llmeval.simulator.server import Simulator
 
 __all__ = ["MODERATION_CATEGORIES", "SimRequest", "SimResponse", "Simulator", "count_tokens"]

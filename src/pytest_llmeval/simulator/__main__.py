@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from .server import Simulator
+from pytest_llmeval.simulator.server import Simulator
 
 PROG = "python -m pytest_llmeval.simulator"
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .answers import DROP, Answer, error_answer
+from pytest_llmeval.simulator.answers import DROP, Answer, error_answer
 
 Responder = Callable[[str, str, str, "str | None", bytes, "list[tuple[str, str]]"], Answer]
 """Answers one request: (method, path, content type, Authorization header, body, headers)."""

@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from .answers import DROP, Answer, error_answer, missing_field
-from .catalog import BASE_MODELS, MODELS_CREATED, base_card, model_card
-from .files import StoredFile, batch_line, file_json, parse_multipart
-from .loopback import LoopbackServer
-from .script import (
+from pytest_llmeval.simulator.answers import DROP, Answer, error_answer, missing_field
+from pytest_llmeval.simulator.catalog import BASE_MODELS, MODELS_CREATED, base_card, model_card
+from pytest_llmeval.simulator.files import StoredFile, batch_line, file_json, parse_multipart
+from pytest_llmeval.simulator.loopback import LoopbackServer
+from pytest_llmeval.simulator.script import (
     DEFAULT_RATE_HANG_S,
     Conversation,
     Faults,

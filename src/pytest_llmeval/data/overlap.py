@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from pytest_llmeval.messages import prompt_text
+from pytest_llmeval.support.messages import prompt_text
 
 __all__ = [
     "Contamination",

@@ -7,20 +7,26 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .errors import JsonFormatError, LLMAPIError, printable
-from .markers import SETTINGS_KEY, CaseSettings, MarkerError, case_settings, is_eval_case
-from .messages import to_messages
-from .options import NO_MODEL, Settings, settings_of_endpoint
-from .prefetch import Prefetcher, case_of
-from .records import CaseRecord, CaseRecorder, classify_outcome, junit_properties
-from .repeat import case_nodeid, run_index
-from .replay.samples import SampleCounter
+from pytest_llmeval.case_record import CaseRecord, CaseRecorder, classify_outcome, junit_properties
+from pytest_llmeval.errors import JsonFormatError, LLMAPIError, printable
+from pytest_llmeval.replay.samples import SampleCounter
+from pytest_llmeval.session.markers import (
+    SETTINGS_KEY,
+    CaseSettings,
+    MarkerError,
+    case_settings,
+    is_eval_case,
+)
+from pytest_llmeval.session.options import NO_MODEL, Settings, settings_of_endpoint
+from pytest_llmeval.session.prefetch import Prefetcher, case_of
+from pytest_llmeval.session.repeat import case_nodeid, run_index
+from pytest_llmeval.support.messages import to_messages
 
 if TYPE_CHECKING:
     # The SDK is imported when first used, not with pytest: a session that makes no model
     # call does not pay for importing it.
-    from .endpoint import Endpoint, ModelInfo, Reply
-    from .redact import Scrubber
+    from pytest_llmeval.calls.endpoint import Endpoint, ModelInfo, Reply
+    from pytest_llmeval.support.redact import Scrubber
 
 RECORDER_KEY = pytest.StashKey[CaseRecorder]()
 SETUP_DURATION_KEY = pytest.StashKey[float]()
@@ -48,7 +54,7 @@ class EvalSession:
     @property
     def endpoint(self) -> Endpoint:
         if self._endpoint is None:
-            from .endpoint import Endpoint
+            from pytest_llmeval.calls.endpoint import Endpoint
 
             self._endpoint = Endpoint(settings_of_endpoint(self.settings, self.api_key))
         return self._endpoint
@@ -160,7 +166,7 @@ class EvalSession:
 
     def check_json(self, reply_or_text: Reply | str, schema: Any, strict: bool) -> Any:
         __tracebackhide__ = True
-        from .strict_json import failure_message, parse_json
+        from pytest_llmeval.strict_json import failure_message, parse_json
 
         text = str(reply_or_text)
         finish = getattr(reply_or_text, "finish_reason", None)

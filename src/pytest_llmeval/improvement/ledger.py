@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .settings import LAST_PASSED
+from pytest_llmeval.improvement import LAST_PASSED
 
 _GIT_TIMEOUT_S = 5.0
 _HASH_CHUNK = 1 << 20

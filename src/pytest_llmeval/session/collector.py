@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -11,18 +10,25 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from . import __version__
-from .atomic import write_atomic
-from .census import CASE_ATTRIBUTE, WORKEROUTPUT_KEY, EvalCensus, StopEvidence, stop_text
-from .errors import BaselineError
-from .options import NO_MODEL, REPORT, REPORT_MD, Settings
-from .paths import shown_path
-from .settings import LAST_PASSED, RecordMode
+from pytest_llmeval import __version__
+from pytest_llmeval.errors import BaselineError
+from pytest_llmeval.improvement import LAST_PASSED
+from pytest_llmeval.replay.record_mode import RecordMode
+from pytest_llmeval.session.census import (
+    CASE_ATTRIBUTE,
+    WORKEROUTPUT_KEY,
+    EvalCensus,
+    StopEvidence,
+    stop_text,
+)
+from pytest_llmeval.session.options import NO_MODEL, Settings
+from pytest_llmeval.session.outputs import RunOutputs
+from pytest_llmeval.support.paths import shown_path
 
 if TYPE_CHECKING:
     # The report machinery is imported when the session ends with records, not with pytest.
-    from .records import CaseRecord
-    from .report.model import DataSummary, Report
+    from pytest_llmeval.case_record import CaseRecord
+    from pytest_llmeval.report.model import DataSummary, Report
 
 COLLECTOR_NAME = "llmeval-collector"
 
@@ -74,9 +80,8 @@ class ReportCollector:
         self.report: Report | None = None
         self._order: dict[str, int] = {}
         self._model_card = model_card
-        self.notes: list[str] = []  # lines after the gate report: files written, problems
+        self.outputs = RunOutputs(config, settings, scrub)
         self.baseline_path = self._baseline_path()
-        self.write_problems: list[str] = []
         self.baseline = self._load_baseline()
         self._check_train_data()
         # Completeness: the eval cases selected (filled by this process's collection, or by
@@ -138,7 +143,7 @@ class ReportCollector:
                 terminalreporter.section("llmeval gate report")
             for line in lines:
                 terminalreporter.write_line(line)
-        for problem in self.write_problems:
+        for problem in self.outputs.problems:
             terminalreporter.write_line(f"llmeval: {problem}", red=True)
 
     # -- the work ------------------------------------------------------------------------------
@@ -146,7 +151,7 @@ class ReportCollector:
     @property
     def suite(self) -> str:
         """What names this suite in the ledger: the test paths the run was given."""
-        from .ledger import suite_of
+        from pytest_llmeval.improvement.ledger import suite_of
 
         return suite_of(list(self.config.args), self.config.rootpath)
 
@@ -161,7 +166,7 @@ class ReportCollector:
                 f"--llm-baseline={LAST_PASSED} reads the ledger, which --llm-ledger=none "
                 "turns off; give --llm-ledger=PATH or --llm-baseline=PATH to a report"
             )
-        from .ledger import LedgerError, last_passed
+        from pytest_llmeval.improvement.ledger import LedgerError, last_passed
 
         try:
             root = self.config.rootpath
@@ -184,7 +189,7 @@ class ReportCollector:
         path = self.baseline_path
         if path is None:
             return None
-        from .report.baseline import load_baseline
+        from pytest_llmeval.report.baseline import load_baseline
 
         try:
             return load_baseline(path)
@@ -223,17 +228,17 @@ class ReportCollector:
         not_run = 0 if planned_only else self.census.not_run(self.accounted)
         required = self.model_required()
         if self.skipped_no_model and not required:
-            from .report.wording import no_model_sentence
+            from pytest_llmeval.report.wording import no_model_sentence
 
             self._warning = no_model_sentence(self.skipped_no_model)
         if not (self.records or not_run or (self.skipped_no_model and required)):
             return pytest_status
-        from .pricing import shipped_table
-        from .report.build import build_report
-        from .report.model import RunInfo, utc_timestamp
+        from pytest_llmeval.report.build import build_report
+        from pytest_llmeval.report.model import RunInfo, utc_timestamp
+        from pytest_llmeval.report.pricing import shipped_table
 
         settings, config = self.settings, self.config
-        from .improvement import model_identities
+        from pytest_llmeval.improvement.run_facts import model_identities
 
         models, warnings = model_identities(
             self.records,
@@ -282,10 +287,7 @@ class ReportCollector:
             prices=settings.prices if settings.prices is not None else shipped_table(),
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
-        self._write(self.report)
-        self._export_failures(records)
-        self._append_ledger(self.report, records)
-        self._add_junit_properties(self.report)
+        self.outputs.write_all(self.report, records, self.suite)
         return exit_status(
             pytest_status,
             gate_passed=self.report.gate.passed,
@@ -294,105 +296,14 @@ class ReportCollector:
             strict_cases=settings.strict_cases,
         )
 
-    def _write(self, report: Report) -> None:
-        """Writes the report files; one that fails is named in `write_problems`, and the
-        others and the terminal report still follow."""
-        from .report.render import json_text, markdown
-
-        settings = self.settings
-        text_md: str | None = None
-        if settings.report is not None:
-            self._try(
-                REPORT,
-                settings.report,
-                lambda path: write_atomic(path, self._scrub(json_text(report))),
-            )
-        if settings.report_md is not None:
-            text_md = self._scrub(markdown(report))
-            self._try(REPORT_MD, settings.report_md, lambda path: write_atomic(path, text_md or ""))
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-
-            def append(path: Path) -> None:
-                with path.open("a", encoding="utf-8") as stream:
-                    stream.write((text_md or self._scrub(markdown(report))) + "\n")
-
-            self._try("$GITHUB_STEP_SUMMARY", Path(summary), append)
-
-    def _try(self, option: str, path: Path, write: Callable[[Path], object]) -> None:
-        try:
-            write(path)
-        except OSError as error:
-            self.write_problems.append(
-                f"{option}={path} could not be written ({type(error).__name__}:"
-                f" {error.strerror or error}); the report below is all there is of this run"
-            )
-
     def _training_data(self, records: list[CaseRecord]) -> DataSummary | None:
         path = self.settings.train_data
         if path is None:
             return None
-        from .improvement import training_data
+        from pytest_llmeval.improvement.run_facts import training_data
 
         shown = shown_path(path, self.config.rootpath)
         return training_data(path, shown, records, self.settings.max_contaminated)
-
-    def _export_failures(self, records: list[CaseRecord]) -> None:
-        path = self.settings.export_failures
-        if path is None:
-            return
-        from .improvement import hard_case_lines
-
-        text, export = hard_case_lines(records, self._scrub)
-        write_atomic(path, text)
-        shown = shown_path(path, self.config.rootpath)
-        note = f"llmeval: {len(export.rows)} failed cases written to {shown} as fine-tuning rows"
-        if export.without_reply:
-            note += f" ({len(export.without_reply)} left out: no expected reply to teach)"
-        self.notes.append(note)
-
-    def _append_ledger(self, report: Report, records: list[CaseRecord]) -> None:
-        settings = self.settings
-        if settings.ledger is None:
-            return
-        from .improvement import dataset_hashes, shown_server
-        from .ledger import append_line, git_state, ledger_entry
-
-        root = self.config.rootpath
-        entry = ledger_entry(
-            report.to_dict(),
-            suite=self.suite,
-            git=git_state(root),
-            datasets=dataset_hashes(records, Path.cwd()),
-            settings={
-                "server": shown_server(settings.server_url),
-                "record_mode": settings.record_mode.value,
-                "concurrency": settings.concurrency,
-                "timeout_s": settings.timeout_s,
-                "max_retry_time_s": settings.max_retry_time_s,
-                "gate": settings.gate.to_dict(),
-                "train_data": (
-                    shown_path(settings.train_data, root) if settings.train_data else None
-                ),
-            },
-            report_path=shown_path(settings.report, root) if settings.report else None,
-        )
-        entry["models"] = report.run.models
-        try:
-            append_line(settings.ledger, json.loads(self._scrub(json.dumps(entry))))
-        except OSError as error:
-            self.notes.append(f"llmeval: the ledger {settings.ledger} was not written: {error}")
-
-    def _add_junit_properties(self, report: Report) -> None:
-        """The verdict and its reasons as `<testsuite>` properties of `--junitxml`: this
-        hook runs before junitxml's own sessionfinish writes the file (tryfirst)."""
-        from _pytest.junitxml import xml_key  # pytest names the LogXML object no other way
-
-        xml = self.config.stash.get(xml_key, None)
-        if xml is None:
-            return
-        for name, value in junit_gate_properties(report):
-            xml.add_global_property(name, self._scrub(value))
 
     def terminal_lines(
         self,
@@ -403,26 +314,11 @@ class ReportCollector:
     ) -> list[str]:
         if self.report is None:
             return []
-        from .report.render import TerminalView, terminal_lines
+        from pytest_llmeval.report.render import TerminalView, terminal_lines
 
         view = TerminalView(width, verbosity, colour) if colour else TerminalView(width, verbosity)
         lines = [self._scrub(line) for line in terminal_lines(self.report, view)]
-        return lines + [self._scrub(note) for note in self.notes]
-
-
-def junit_gate_properties(report: Report) -> list[tuple[str, str]]:
-    """The gate as JUnit XML properties: `llmeval_gate_verdict` (promote | block),
-    `llmeval_gate_passed` (true | false), and `llmeval_gate_reason_1`, `_2`, ... in order."""
-    gate = report.gate
-    properties = [
-        ("llmeval_gate_verdict", gate.verdict),
-        ("llmeval_gate_passed", "true" if gate.passed else "false"),
-        ("llmeval_gate_reasons", str(len(gate.reasons))),
-    ]
-    properties += [
-        (f"llmeval_gate_reason_{number}", reason) for number, reason in enumerate(gate.reasons, 1)
-    ]
-    return properties
+        return lines + [self._scrub(note) for note in self.outputs.notes]
 
 
 def _no_cards(model_id: str) -> Mapping[str, Any]:

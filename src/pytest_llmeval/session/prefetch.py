@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .datasets import Case
-from .markers import SETTINGS_KEY
-from .messages import to_messages
-from .records import CaseRecorder
+from pytest_llmeval.case_record import CaseRecorder
+from pytest_llmeval.data.datasets import Case
+from pytest_llmeval.session.markers import SETTINGS_KEY
+from pytest_llmeval.support.messages import to_messages
 
 if TYPE_CHECKING:
-    from .endpoint import Endpoint, Reply
+    from pytest_llmeval.calls.endpoint import Endpoint, Reply
 
 REPLY_KEY = pytest.StashKey["concurrent.futures.Future[Reply]"]()
 _QUEUE_OWNER_KEY = pytest.StashKey[Any]()

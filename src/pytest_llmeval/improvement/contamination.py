@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from .check_data import DEFAULT_NGRAM_SIZE, DEFAULT_NGRAM_THRESHOLD
-from .data_overlap import ContaminationIndex
-from .finetune_data import read_jsonl, user_texts
-from .messages import prompt_text
+from pytest_llmeval.data.check_data import DEFAULT_NGRAM_SIZE, DEFAULT_NGRAM_THRESHOLD
+from pytest_llmeval.data.finetune_rows import read_jsonl, user_texts
+from pytest_llmeval.data.overlap import ContaminationIndex
+from pytest_llmeval.support.messages import prompt_text
 
 # Training files repeat a handful of templates; a file whose every row has a system prompt
 # of its own (a date in it, say) keeps only the first ones, so memory stays bounded.

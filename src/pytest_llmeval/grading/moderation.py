@@ -7,10 +7,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from .endpoint import Endpoint, Reply, plain_json, recorded_json
-from .records import CaseRecorder
-from .replay.keys import StoreRequest
-from .replay.recording import StoredResponse
+from pytest_llmeval.calls.endpoint import Endpoint
+from pytest_llmeval.calls.reply import Reply, plain_json, recorded_json
+from pytest_llmeval.case_record import CaseRecorder
+from pytest_llmeval.replay.keys import StoreRequest
+from pytest_llmeval.replay.recording import StoredResponse
 
 if TYPE_CHECKING:
     from mistralai.client import Mistral

@@ -86,7 +86,9 @@ def parse_price_line(text: str) -> tuple[str, Price]:
 def shipped_table() -> PriceTable:
     """The price table that ships with the plugin (`pricing.json`)."""
     document: dict[str, Any] = json.loads(
-        resources.files("pytest_llmeval").joinpath("pricing.json").read_text(encoding="utf-8")
+        resources.files("pytest_llmeval.report")
+        .joinpath("pricing.json")
+        .read_text(encoding="utf-8")
     )
     prices = {
         model: Price(float(entry["input"]), float(entry["output"]))

@@ -1,30 +1,8 @@
-"""Values the options resolve to that several layers share: small, and loaded by every session.
-
-options.py builds them; the replay, report and ledger layers read them. Nothing here imports
-the rest of the package, so a session without eval cases pays for this file and no more.
-"""
+"""The gate's run-wide limits, which the options build and the report's rules read."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
-
-#: The `--llm-baseline` value that takes the baseline from the ledger.
-LAST_PASSED = "ledger:last-passed"
-
-
-class RecordMode(str, Enum):
-    """`--llm-record-mode`: replay only; replay hits and record misses; record everything."""
-
-    NONE = "none"
-    NEW_EPISODES = "new_episodes"
-    ALL = "all"
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return self.value.__format__(spec)
 
 
 @dataclass(frozen=True)

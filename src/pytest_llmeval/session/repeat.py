@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .markers import is_eval_case
+from pytest_llmeval.session.markers import is_eval_case
 
 # The parameter each run carries; private, so no test can ask for it by accident.
 RUN_PARAM = "_llmeval_run"

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import pytest
 
-from .retry import RetryPolicy
-from .settings import LAST_PASSED, GateSettings, RecordMode
+from pytest_llmeval.calls.retry import RetryPolicy
+from pytest_llmeval.improvement import LAST_PASSED
+from pytest_llmeval.replay.record_mode import RecordMode
+from pytest_llmeval.report.gate_settings import GateSettings
 
 if TYPE_CHECKING:
-    from .endpoint import EndpointSettings
-    from .pricing import PriceTable
+    from pytest_llmeval.calls.endpoint_settings import EndpointSettings
+    from pytest_llmeval.report.pricing import PriceTable
 
 T = TypeVar("T")
 
@@ -433,7 +435,7 @@ def price_table(config: pytest.Config) -> PriceTable | None:
     lines = [str(line) for line in config.getini(PRICES_INI)]
     if not lines:
         return None
-    from .pricing import PriceError, shipped_table
+    from pytest_llmeval.report.pricing import PriceError, shipped_table
 
     try:
         return shipped_table().with_overrides(lines)
@@ -494,7 +496,7 @@ def check_writable(settings: Settings, *, controller: bool) -> None:
     """Raises `pytest.UsageError` naming the option whose path cannot be written, before any
     model call: the store in a mode that records (with a model under test), and (on the
     controller) the reports."""
-    from .atomic import folder_problem, write_problem
+    from pytest_llmeval.support.atomic import folder_problem, write_problem
 
     problems: list[str] = []
     # Without a model under test nothing is recorded for it: a plain pytest run in a
@@ -583,7 +585,7 @@ def endpoint_settings(
 ) -> EndpointSettings:
     """The endpoint's settings: the options' defaults for what is not given; `retry` takes
     `retry_policy`'s keywords."""
-    from .endpoint import EndpointSettings
+    from pytest_llmeval.calls.endpoint_settings import EndpointSettings
 
     return EndpointSettings(
         model=model,

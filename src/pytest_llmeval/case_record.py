@@ -7,13 +7,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
-from .errors import LLMAPIError
-from .markers import GroupSettings
-from .messages import prompt_text
-from .replay.samples import SampleCounter
+from pytest_llmeval.errors import LLMAPIError
+from pytest_llmeval.replay.samples import SampleCounter
+from pytest_llmeval.support.messages import prompt_text
 
 if TYPE_CHECKING:
-    from .replay.replayer import PendingRecording
+    from pytest_llmeval.replay.replayer import PendingRecording
+
+
+@dataclass
+class GroupSettings:
+    """Where a case belongs and the thresholds its marker gave."""
+
+    group: str
+    kind: str = "metric"
+    threshold: float | None = None
+    min_score: float | None = None
+    max_unsafe: int | None = None
+    rubric: str | None = None
+
 
 MESSAGE_LIMIT = 300
 # How much of a request's and an output's text a record of a passed case keeps (a failed

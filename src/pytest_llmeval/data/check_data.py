@@ -6,20 +6,13 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from pytest_llmeval.data_overlap import (
-    ContaminationIndex,
-    DuplicateFinder,
-    ScratchSpaceError,
-    row_digests,
-)
-from pytest_llmeval.datasets import IdRegistry, case_from_row
-from pytest_llmeval.errors import DatasetError
-from pytest_llmeval.finetune_data import (
+from pytest_llmeval.data.datasets import IdRegistry, case_from_row
+from pytest_llmeval.data.finetune_rows import (
     DEFAULT_MAX_LINE_BYTES,
     JsonlLine,
     Problem,
@@ -27,8 +20,15 @@ from pytest_llmeval.finetune_data import (
     read_jsonl,
     user_texts,
 )
+from pytest_llmeval.data.overlap import (
+    ContaminationIndex,
+    DuplicateFinder,
+    ScratchSpaceError,
+    row_digests,
+)
+from pytest_llmeval.errors import DatasetError
 
-__all__ = ["Finding", "main"]
+__all__ = ["Finding", "add_command", "run"]
 
 DEFAULT_NGRAM_SIZE = 8
 DEFAULT_NGRAM_THRESHOLD = 0.5
@@ -282,11 +282,8 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="llmeval", description="Tools of pytest-llmeval that run outside pytest."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Registers `llmeval check-data` with the command's subparsers (see `cli.py`)."""
     check = commands.add_parser(
         "check-data",
         help="check Mistral fine-tuning JSONL files",
@@ -330,14 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"longer lines are reported and skipped unread (default {DEFAULT_MAX_LINE_BYTES:,})",
     )
     # A usage error in check-data's arguments shows check-data's usage line.
-    check.set_defaults(usage_error=check.error)
-    return parser
+    check.set_defaults(usage_error=check.error, run=run)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The `llmeval` command. Returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """`llmeval check-data`, its arguments parsed. Returns the exit status."""
     for path in (args.train, args.eval):
         if path is not None and not path.exists():
             args.usage_error(f"{path}: no such file")

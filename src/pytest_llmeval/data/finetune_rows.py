@@ -13,7 +13,7 @@ from typing import Any, Final
 import msgspec.json
 
 from pytest_llmeval.errors import json_decode_problem, json_kind
-from pytest_llmeval.messages import prompt_text
+from pytest_llmeval.support.messages import prompt_text
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",

@@ -7,11 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .endpoint import Endpoint, Reply
-from .errors import JudgeError
-from .markers import GroupSettings
-from .records import CaseRecorder
-from .strict_json import parse_json
+from pytest_llmeval.calls.endpoint import Endpoint, Reply
+from pytest_llmeval.case_record import CaseRecorder, GroupSettings
+from pytest_llmeval.errors import JudgeError
+from pytest_llmeval.strict_json import parse_json
 
 DEFAULT_RUBRIC = (
     "Score how well the output does what was asked: correct, complete, and in the requested form."

@@ -9,15 +9,15 @@ from collections.abc import Callable, Sequence
 
 import httpx2
 
-from .errors import EndpointDownError, LLMAPIError, StoreError
-from .records import CallStats
-from .redact import redact, redact_bytes
-from .replay.keys import StoreRequest
-from .replay.recording import StoredResponse
-from .replay.replayer import PendingRecording, Replayer
-from .replay.samples import SampleCounter
-from .retry import RetryPolicy
-from .settings import RecordMode
+from pytest_llmeval.calls.retry import RetryPolicy
+from pytest_llmeval.case_record import CallStats
+from pytest_llmeval.errors import EndpointDownError, LLMAPIError, StoreError
+from pytest_llmeval.replay.keys import StoreRequest
+from pytest_llmeval.replay.record_mode import RecordMode
+from pytest_llmeval.replay.recording import StoredResponse
+from pytest_llmeval.replay.replayer import PendingRecording, Replayer
+from pytest_llmeval.replay.samples import SampleCounter
+from pytest_llmeval.support.redact import redact, redact_bytes
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Only these endpoints are deterministic enough to replay; uploads and batch jobs create ids.

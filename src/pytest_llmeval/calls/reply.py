@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .messages import content_text
+from pytest_llmeval.support.messages import content_text
+
+if TYPE_CHECKING:
+    from pytest_llmeval.replay.recording import StoredResponse
 
 
 @dataclass(frozen=True)
@@ -174,3 +177,44 @@ def _is_str(value: Any) -> bool:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def plain_json(value: Any, depth: int = 0) -> bool:
+    """True for JSON made of exactly dict (string keys), list, str, int, float, bool, None."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if depth > 64:
+        return False
+    if kind is dict:
+        return all(type(key) is str and plain_json(item, depth + 1) for key, item in value.items())
+    if kind is list:
+        return all(plain_json(item, depth + 1) for item in value)
+    return False
+
+
+def recorded_json(stored: StoredResponse) -> Any:
+    """The body of a recorded 200 answer as the SDK reads it, or None where it would not.
+
+    Only a 200 recorded as JSON, with a content type the SDK takes as `application/json`
+    and decodes as UTF-8 (the charset, if any, is UTF-8).
+    """
+    if stored.status != 200 or stored.json_body is None:
+        return None
+    media_type, _, parameters = stored.content_type.partition(";")
+    if media_type.strip().lower() != "application/json":
+        return None
+    charset = parameters.strip().lower().replace(" ", "").replace('"', "")
+    if charset not in ("", "charset=utf-8", "charset=utf8"):
+        return None
+    return stored.json_body
+
+
+def recorded_reply(stored: StoredResponse, model: str) -> Reply | None:
+    """The reply in a recorded chat answer (`recorded_json`), or None where the SDK must
+    read it."""
+    body = recorded_json(stored)
+    return None if body is None else read_chat_body(body, model)

@@ -8,87 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import LLMAPIError, SecretLeakError, printable
-from .messages import content_text
-from .records import CallStats, CaseRecorder
-from .replay.keys import StoreRequest
-from .replay.recording import StoredResponse
-from .replay.replayer import Replayer
-from .replay.store import ReplayStore
-from .reply import ModelInfo, Reply, Usage, read_chat_body
-from .retry import RetryPolicy
-from .sdk_body import chat_body
-from .settings import RecordMode
+from pytest_llmeval.calls.endpoint_settings import EndpointSettings
+from pytest_llmeval.calls.loop import LoopThread
+from pytest_llmeval.calls.reply import ModelInfo, Reply, Usage, recorded_json, recorded_reply
+from pytest_llmeval.calls.request_body import CHAT_PATH, chat_store_request
+from pytest_llmeval.case_record import CallStats, CaseRecorder
+from pytest_llmeval.errors import LLMAPIError, SecretLeakError
+from pytest_llmeval.replay.keys import StoreRequest
+from pytest_llmeval.replay.record_mode import RecordMode
+from pytest_llmeval.replay.recording import StoredResponse
+from pytest_llmeval.replay.replayer import Replayer
+from pytest_llmeval.replay.store import ReplayStore
 
 if TYPE_CHECKING:
     import httpx2
-    from mistralai.client import Mistral, errors, models
+    from mistralai.client import Mistral
 
-    from .transport import AdaptiveLimiter
+    from pytest_llmeval.calls.transport import AdaptiveLimiter
 
 __all__ = ["Endpoint", "EndpointSettings", "ModelInfo", "Reply", "Usage"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class EndpointSettings:
-    """Where and how model calls go. No defaults here: options.py builds it
-    (`endpoint_settings`), the one place for defaults."""
-
-    model: str | None
-    server_url: str | None
-    api_key: str | None
-    judge_model: str
-    moderation_model: str
-    concurrency: int
-    record_mode: RecordMode
-    store_dir: Path
-    retry: RetryPolicy
-
-    @property
-    def uses_public_api(self) -> bool:
-        return not self.server_url
-
-
-class _LoopThread:
-    """An asyncio loop on a daemon thread: sync callers hand it coroutines and wait."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="llmeval-calls", daemon=True
-        )
-        self._thread.start()
-
-    def submit(self, coroutine: Awaitable[T]) -> concurrent.futures.Future[T]:
-        async def run() -> T:
-            return await coroutine
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop)
-
-    def close(self, finalizer: Callable[[], Awaitable[None]]) -> None:
-        async def shutdown() -> None:
-            current = asyncio.current_task()
-            for task in asyncio.all_tasks():
-                if task is not current:
-                    task.cancel()
-            await finalizer()
-
-        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
-            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        if not self._thread.is_alive():
-            self.loop.close()
 
 
 class Endpoint:
@@ -101,7 +46,7 @@ class Endpoint:
             settings.store_dir, secrets=[settings.api_key] if settings.api_key else []
         )
         self.replayer = Replayer(self.store, settings.record_mode)
-        self._loop: _LoopThread | None = None
+        self._loop: LoopThread | None = None
         self._client: Mistral | None = None
         self._model_info: dict[str, ModelInfo] = {}
         self._lock = threading.Lock()
@@ -109,44 +54,15 @@ class Endpoint:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _ensure_started(self) -> tuple[_LoopThread, Mistral]:
+    def _ensure_started(self) -> tuple[LoopThread, Mistral]:
         with self._lock:
             if self._loop is None or self._client is None:
-                import httpx2
-                from mistralai.client import Mistral
+                from pytest_llmeval.calls.sdk_client import build_client
 
-                from .transport import (
-                    AdaptiveLimiter,
-                    RefuseSyncTransport,
-                    ReplayTransport,
-                    RetryTransport,
+                self._client, self.limiter = build_client(
+                    self.settings, self.replayer, self._preflight
                 )
-
-                self.limiter = AdaptiveLimiter(self.settings.concurrency)
-                network = httpx2.AsyncHTTPTransport(
-                    limits=httpx2.Limits(
-                        max_connections=max(self.settings.concurrency * 2, 10),
-                        max_keepalive_connections=max(self.settings.concurrency * 2, 10),
-                    )
-                )
-                retrying = RetryTransport(
-                    network,
-                    self.settings.retry,
-                    self.limiter,
-                    preflight=self._preflight,
-                    secrets=[self.settings.api_key] if self.settings.api_key else [],
-                )
-                stack = ReplayTransport(retrying, self.replayer)
-                self._loop = _LoopThread()
-                self._client = Mistral(
-                    api_key=self.settings.api_key,
-                    server_url=self.settings.server_url or None,
-                    client=httpx2.Client(transport=RefuseSyncTransport()),
-                    async_client=httpx2.AsyncClient(
-                        transport=stack, timeout=self.settings.retry.timeout_s
-                    ),
-                    timeout_ms=int(self.settings.retry.timeout_s * 1000),
-                )
+                self._loop = LoopThread()
             return self._loop, self._client
 
     def _preflight(self, request: httpx2.Request) -> None:
@@ -206,11 +122,12 @@ class Endpoint:
     ) -> T:
         """A replayed answer the SDK rejects: named in mode none, else sent again and the
         new answer recorded over it."""
-        from .transport import unusable_recording
+        from pytest_llmeval.calls.sdk_client import first_line
+        from pytest_llmeval.calls.transport import unusable_recording
 
         if self.replayer.mode is RecordMode.NONE or stats.store_file is None:
             raise unusable_recording(
-                stats.store_file, f"the Mistral SDK rejects its body ({_first_line(error)})"
+                stats.store_file, f"the Mistral SDK rejects its body ({first_line(error)})"
             ) from None
         stats.store_hit, stats.store_miss = False, True
         stats.rerecord_sample = stats.store_sample
@@ -228,7 +145,8 @@ class Endpoint:
         loop, client = self._ensure_started()
         from mistralai.client import errors
 
-        from .transport import current_call, current_samples
+        from pytest_llmeval.calls.sdk_client import api_error
+        from pytest_llmeval.calls.transport import current_call, current_samples
 
         async def run() -> T:
             stats = CallStats(endpoint=endpoint, model=model)
@@ -260,7 +178,7 @@ class Endpoint:
                     raise failure  # ours failed on an answer the SDK accepted: it is kept
                 return result
             except (errors.MistralError, errors.NoResponseError) as error:
-                raise _api_error(error, endpoint, model, stats.attempts) from None
+                raise api_error(error, endpoint, model, stats.attempts) from None
             finally:
                 if recorder is not None:
                     recorder.add_call(stats)
@@ -333,7 +251,8 @@ class Endpoint:
         model_id = self._model_id(model)
 
         async def call(client: Mistral) -> Reply:
-            from .sdk_arguments import typed_arguments
+            from pytest_llmeval.calls.sdk_arguments import typed_arguments
+            from pytest_llmeval.calls.sdk_client import reply_from_response
 
             started = time.perf_counter()
             # The SDK's models, validated once per type: the SDK validates dicts call by call.
@@ -342,16 +261,16 @@ class Endpoint:
                 model=model_id, messages=typed_messages, **typed_params
             )
             latency = time.perf_counter() - started
-            from .transport import current_call
+            from pytest_llmeval.calls.transport import current_call
 
             stats = current_call.get()
             replayed = stats is not None and stats.store_hit
             # Time spent on a replay is the SDK's, not the model's: a replay's latency is 0.
             latency = 0.0 if replayed else latency
-            reply = _reply(response, model_id, latency)
+            reply = reply_from_response(response, model_id, latency)
             return _add_usage(reply, recorder, of_model_under_test=of_model_under_test)
 
-        return self.submit(call, recorder=recorder, endpoint=_CHAT_PATH, model=model_id)
+        return self.submit(call, recorder=recorder, endpoint=CHAT_PATH, model=model_id)
 
     def replayed_chat(
         self,
@@ -367,8 +286,8 @@ class Endpoint:
         if not model_id:
             return None
         reply = self.replayed(
-            _chat_request(model_id, messages, params),
-            lambda stored: _recorded_reply(stored, model_id),
+            chat_store_request(model_id, messages, params),
+            lambda stored: recorded_reply(stored, model_id),
             recorder=recorder,
             model=model_id,
         )
@@ -454,92 +373,12 @@ class Endpoint:
         ).result()
 
 
-_CHAT_PATH = "/v1/chat/completions"
-
-
-def _chat_request(
-    model: str, messages: list[dict[str, Any]], params: Mapping[str, Any]
-) -> StoreRequest | None:
-    """The store's view of the body `chat.complete_async` sends for these arguments
-    (`sdk_body.chat_body`), or None where it is not worked out without the SDK."""
-    body = chat_body(model, messages, params)
-    return None if body is None else StoreRequest("POST", _CHAT_PATH, body=body)
-
-
 def _has_key(request: StoreRequest) -> bool:
     """False for text that cannot be encoded (a lone surrogate): the SDK's path reports it."""
     try:
         return bool(request.digest)
     except UnicodeEncodeError:
         return False
-
-
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def plain_json(value: Any, depth: int = 0) -> bool:
-    """True for JSON made of exactly dict (string keys), list, str, int, float, bool, None."""
-    kind = type(value)
-    if kind in _SCALARS:
-        return True
-    if depth > 64:
-        return False
-    if kind is dict:
-        return all(type(key) is str and plain_json(item, depth + 1) for key, item in value.items())
-    if kind is list:
-        return all(plain_json(item, depth + 1) for item in value)
-    return False
-
-
-def _recorded_reply(stored: StoredResponse, model: str) -> Reply | None:
-    """The reply in a recorded chat answer (`recorded_json`), or None where the SDK must
-    read it."""
-    body = recorded_json(stored)
-    return None if body is None else read_chat_body(body, model)
-
-
-def recorded_json(stored: StoredResponse) -> Any:
-    """The body of a recorded 200 answer as the SDK reads it, or None where it would not.
-
-    Only a 200 recorded as JSON, with a content type the SDK takes as `application/json`
-    and decodes as UTF-8 (the charset, if any, is UTF-8).
-    """
-    if stored.status != 200 or stored.json_body is None:
-        return None
-    media_type, _, parameters = stored.content_type.partition(";")
-    if media_type.strip().lower() != "application/json":
-        return None
-    charset = parameters.strip().lower().replace(" ", "").replace('"', "")
-    if charset not in ("", "charset=utf-8", "charset=utf8"):
-        return None
-    return stored.json_body
-
-
-def _reply(response: models.ChatCompletionResponse, model: str, latency_s: float) -> Reply:
-    """The `Reply` of a chat response; an answer without a choice is the server's failure."""
-    if not response.choices:
-        raise LLMAPIError(
-            f"{_CHAT_PATH} (model {model}) answered HTTP 200 with no choices (an empty"
-            ' "choices" list): there is no reply to test; the server failed to answer',
-            status_code=200,
-            endpoint=_CHAT_PATH,
-            model=model,
-        )
-    choice = response.choices[0]
-    text = content_text(choice.message.content) if choice and choice.message else ""
-    finish_reason = str(choice.finish_reason) if choice is not None else None
-    usage = Usage(
-        prompt_tokens=response.usage.prompt_tokens or 0,
-        completion_tokens=response.usage.completion_tokens or 0,
-        total_tokens=response.usage.total_tokens or 0,
-    )
-    return Reply(
-        text=text,
-        finish_reason=finish_reason,
-        usage=usage,
-        latency_s=latency_s,
-        model=response.model or model,
-    )
 
 
 def _add_usage(reply: Reply, recorder: CaseRecorder | None, *, of_model_under_test: bool) -> Reply:
@@ -554,43 +393,3 @@ def _add_usage(reply: Reply, recorder: CaseRecorder | None, *, of_model_under_te
             model=reply.model,
         )
     return reply
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines() or [type(error).__name__])[0][:200]
-
-
-def _api_error(
-    error: errors.MistralError | errors.NoResponseError,
-    endpoint: str,
-    model: str | None,
-    attempts: int,
-) -> LLMAPIError:
-    """The SDK's error as an `LLMAPIError`: an infrastructure error with one readable line."""
-    from mistralai.client import errors
-
-    where = f"{endpoint} (model {model})"
-    if isinstance(error, errors.NoResponseError):
-        return LLMAPIError(f"{where}: {error}", endpoint=endpoint, model=model, attempts=attempts)
-    if isinstance(error, errors.ResponseValidationError):
-        problem = f"answered with a body the Mistral SDK rejects: {str(error)[:200]}"
-    elif 200 <= error.status_code < 300:
-        content_type = printable(error.headers.get("content-type") or "none")
-        body = printable(error.body or "")
-        problem = (
-            f"answered HTTP {error.status_code} with content type {content_type}, not JSON: "
-            f"{body[:120] or '(empty body)'}"
-        )
-    else:
-        body = printable(error.body or "")
-        problem = f"failed with HTTP {error.status_code}: {body[:200] or error.message}"
-        if error.status_code == 401:
-            problem += " (check MISTRAL_API_KEY)"
-    return LLMAPIError(
-        f"{where} {problem}",
-        status_code=error.status_code,
-        endpoint=endpoint,
-        model=model,
-        attempts=attempts,
-    )

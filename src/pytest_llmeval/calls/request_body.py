@@ -24,7 +24,11 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["chat_body"]
+from pytest_llmeval.replay.keys import StoreRequest
+
+__all__ = ["CHAT_PATH", "chat_body", "chat_store_request"]
+
+CHAT_PATH = "/v1/chat/completions"
 
 _FLOAT_FIELDS = frozenset(
     {"temperature", "top_p", "presence_penalty", "frequency_penalty", "repetition_penalty"}
@@ -163,3 +167,12 @@ def _is_sdk_model(value: Any) -> bool:
     types = sys.modules.get("mistralai.client.types")
     base = getattr(types, "BaseModel", None) if types is not None else None
     return base is not None and isinstance(value, base)
+
+
+def chat_store_request(
+    model: str, messages: list[dict[str, Any]], params: Mapping[str, Any]
+) -> StoreRequest | None:
+    """The store's view of the body `chat.complete_async` sends for these arguments
+    (`chat_body`), or None where it is not worked out without the SDK."""
+    body = chat_body(model, messages, params)
+    return None if body is None else StoreRequest("POST", CHAT_PATH, body=body)

@@ -8,12 +8,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .hard_cases import Export, failure_rows, jsonl_lines
-from .ledger import file_sha256
-from .model_identity import ModelIdentity, identity_of, identity_warnings
-from .records import CaseRecord, first_line
-from .report.model import DataSummary
-from .train_data import last_user_turn, prompt_drift, scan_training, system_prompt
+from pytest_llmeval.case_record import CaseRecord, first_line
+from pytest_llmeval.improvement.contamination import (
+    last_user_turn,
+    prompt_drift,
+    scan_training,
+    system_prompt,
+)
+from pytest_llmeval.improvement.failure_rows import Export, failure_rows, jsonl_lines
+from pytest_llmeval.improvement.ledger import file_sha256
+from pytest_llmeval.improvement.model_cards import ModelIdentity, identity_of, identity_warnings
+from pytest_llmeval.report.model import DataSummary
 
 
 def model_identities(

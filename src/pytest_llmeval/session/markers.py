@@ -6,9 +6,12 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from pytest_llmeval.case_record import GroupSettings
 
 EVAL_FIXTURES = frozenset(
     {"llm", "llm_json", "llm_judge", "llm_moderation", "llm_score", "llm_reply"}
@@ -101,18 +104,6 @@ MARKER_HELP = {
 }
 
 
-@dataclass
-class GroupSettings:
-    """Where a case belongs and the thresholds its marker gave."""
-
-    group: str
-    kind: str = "metric"
-    threshold: float | None = None
-    min_score: float | None = None
-    max_unsafe: int | None = None
-    rubric: str | None = None
-
-
 class MarkerError(ValueError):
     """A marker's arguments do not fit its signature or its ranges."""
 
@@ -178,6 +169,9 @@ def is_eval_case(item: pytest.Item) -> bool:
 
 def case_settings(item: pytest.Item) -> CaseSettings:
     """Reads and checks the item's llm markers; raises `MarkerError` naming what is wrong."""
+    # Only eval cases get here: a suite without them never loads the case record.
+    from pytest_llmeval.case_record import GroupSettings
+
     group_marks = [m for m in item.iter_markers() if m.name in GROUP_MARKERS]
     if len({m.name for m in group_marks}) > 1:
         raise MarkerError(

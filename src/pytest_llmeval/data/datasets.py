@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval.data.finetune_rows import ROLES, read_jsonl, value_kind
 from pytest_llmeval.errors import DatasetError
-from pytest_llmeval.finetune_data import ROLES, read_jsonl, value_kind
-from pytest_llmeval.messages import prompt_text
-from pytest_llmeval.paths import shown_path
+from pytest_llmeval.support.messages import prompt_text
+from pytest_llmeval.support.paths import shown_path
 
 __all__ = ["Case", "cases", "iter_cases", "resolve_dataset_path"]
 

@@ -1,0 +1,1 @@
+"""Model calls: one mistralai client on a background loop, the transports under it, replies."""

@@ -1,0 +1,1 @@
+"""Data files: JSONL datasets as cases, the fine-tuning row rules, overlap, check-data."""

@@ -1,0 +1,1 @@
+"""The judge and moderation fixtures' back ends."""

@@ -1,0 +1,1 @@
+"""The pytest side: options, markers, the eval session, prefetch, repeats, census, collector."""

@@ -1,0 +1,1 @@
+"""Small pieces several packages share: atomic writes, paths, lazy attributes, redaction."""
