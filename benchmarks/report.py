@@ -126,6 +126,8 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecor
             "dataset": None,
             "models": [],
             "store_problem": None,
+            "answers": {f"{index:064x}-0": f"{index:064x}"},
+            "store_integrity": [],
         }
         records.append(record)
     return records

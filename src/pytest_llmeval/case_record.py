@@ -105,6 +105,11 @@ class CaseRecord(TypedDict):
     models: list[str]  # every model id the case called, in first-call order
     # Set when the answer reached the test but the store could not record it.
     store_problem: str | None
+    # Request key (`<digest>-<sample>`) -> digest of the answer recorded or replayed for it,
+    # which the next run's report compares (`changes`); empty without the store.
+    answers: dict[str, str]
+    # `path: reason` of each recording the public key did not vouch for (never replayed).
+    store_integrity: list[str]
 
 
 # Every key of a case record, in the order it is defined.
@@ -154,6 +159,10 @@ class CallStats:
     store_file: str | None = None
     store_sample: int = 0
     rerecord_sample: int | None = None
+    # (request key, answer digest) of the recording it replayed or saved.
+    answer: tuple[str, str] | None = None
+    # `path: reason` of a recording the public key did not vouch for.
+    integrity_problem: str | None = None
 
     def take_pending(self) -> PendingRecording | None:
         """The recording waiting to be saved, handed over once: the stats no longer hold it."""
@@ -201,6 +210,8 @@ class CaseRecorder:
     dataset: str | None = None
     models: list[str] = field(default_factory=list)
     store_problem: str | None = None
+    answers: dict[str, str] = field(default_factory=dict)
+    store_integrity: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_exchange(
@@ -235,6 +246,10 @@ class CaseRecorder:
             self.store_hits += int(stats.store_hit)
             self.store_misses += int(stats.store_miss)
             self.store_problem = self.store_problem or stats.store_problem
+            if stats.answer is not None:
+                self.answers[stats.answer[0]] = stats.answer[1]
+            if stats.integrity_problem is not None:
+                self.store_integrity.append(stats.integrity_problem)
 
     def add_completion(
         self,
@@ -344,6 +359,8 @@ class CaseRecorder:
                 "models": list(self.models),
                 # The answer reached the test, but the store could not record it.
                 "store_problem": self.store_problem,
+                "answers": dict(self.answers),
+                "store_integrity": list(self.store_integrity),
             }
 
     def _exchange(

@@ -54,6 +54,26 @@ class StoreError(LLMAPIError):
     """A recording could not be used or written: names the file or folder and what to do."""
 
 
+class StoreIntegrityError(StoreError):
+    """With a public key configured, a recording that is unsigned, signed by another key, or
+    changed after it was signed: never replayed. `shown` is its path as the report names it
+    (relative to the working folder), `reason` why it cannot be trusted."""
+
+    def __init__(self, file: object, shown: str, reason: str) -> None:
+        super().__init__(
+            f"recording {shown} cannot be trusted: {reason}; it was not replayed (check the"
+            " store with `llmeval store verify`)"
+        )
+        self.file = file
+        self.shown = shown
+        self.reason = reason
+
+    @property
+    def entry(self) -> str:
+        """`path: reason`, as the report's `store_integrity` lists it."""
+        return f"{self.shown}: {self.reason}"
+
+
 class JudgeError(LLMAPIError):
     """The judge model's verdict failed its JSON check twice: an infrastructure error."""
 

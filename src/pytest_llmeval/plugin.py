@@ -19,6 +19,7 @@ from pytest_llmeval.session.collector import COLLECTOR_NAME, ReportCollector
 from pytest_llmeval.session.markers import MARKER_HELP, SETTINGS_KEY, is_eval_case
 from pytest_llmeval.session.options import (
     NO_MODEL,
+    STORE_SIGNING_KEY_ENV,
     Settings,
     add_options,
     check_writable,
@@ -63,7 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[OPTIONS_KEY] = read_settings(config)
     check_writable(settings, controller=not hasattr(config, "workerinput"))
     api_key = os.environ.get("MISTRAL_API_KEY") or None
-    scrubber = config.stash[SCRUBBER_KEY] = Scrubber(api_key)
+    signing_key = os.environ.get(STORE_SIGNING_KEY_ENV) or None
+    scrubber = config.stash[SCRUBBER_KEY] = Scrubber(api_key, also=[signing_key])
     census = config.stash[CENSUS_KEY] = EvalCensus()
     # The SDK logs request headers (the key) with MISTRAL_DEBUG=1: hidden in its records.
     redactor = config.stash[REDACTOR_KEY] = LogRedactor(scrubber.secrets)
@@ -99,7 +101,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     settings, scrubber = config.stash[OPTIONS_KEY], config.stash[SCRUBBER_KEY]
-    return header_lines(settings, has_key=bool(scrubber.secrets))
+    return header_lines(settings, has_key=scrubber.api_key is not None)
 
 
 @pytest.hookimpl(wrapper=True)

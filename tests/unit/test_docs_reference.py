@@ -34,7 +34,8 @@ def expected_cells(option: Option) -> tuple[str, str, str]:
     """The option, ini key and env cells the row of `option` must have."""
     shown = option.flag if option.is_flag else f"{option.flag}={option.metavar}"
     env = f"`{option.env}`" if option.env else NO_VALUE
-    return f"`{shown}`", f"`{option.ini}`", env
+    ini = NO_VALUE if option.command_line_only else f"`{option.ini}`"
+    return f"`{shown}`", ini, env
 
 
 def default_is_documented(option: Option, cell: str) -> bool:

@@ -18,8 +18,8 @@ from pytest_llmeval.calls.loop import LoopThread
 from pytest_llmeval.calls.reply import ModelInfo, Reply, Usage, recorded_json, recorded_reply
 from pytest_llmeval.calls.request_body import CHAT_PATH, chat_store_request
 from pytest_llmeval.case_record import CallStats, CaseRecorder
-from pytest_llmeval.errors import LLMAPIError, SecretLeakError
-from pytest_llmeval.replay.keys import StoreRequest
+from pytest_llmeval.errors import LLMAPIError, SecretLeakError, StoreIntegrityError
+from pytest_llmeval.replay.keys import StoreRequest, recording_name
 from pytest_llmeval.replay.record_mode import RecordMode
 from pytest_llmeval.replay.recording import StoredResponse
 from pytest_llmeval.replay.replayer import Replayer
@@ -43,7 +43,9 @@ class Endpoint:
         self.settings = settings
         self.limiter: AdaptiveLimiter | None = None  # made with the client
         self.store = ReplayStore(
-            settings.store_dir, secrets=[settings.api_key] if settings.api_key else []
+            settings.store_dir,
+            secrets=[key for key in (settings.api_key, settings.store_signing_key) if key],
+            **_store_keys(settings),
         )
         self.replayer = Replayer(self.store, settings.record_mode)
         self._loop: LoopThread | None = None
@@ -104,6 +106,7 @@ class Endpoint:
         try:
             # Off the loop (the write fsyncs), so other calls' timers do not stall behind it.
             await asyncio.to_thread(self.replayer.record, pending)
+            stats.answer = (recording_name(pending.request, pending.sample), pending.answer)
         except SecretLeakError as error:
             stats.store_problem = f"{error}; keep the API key out of prompts and answers"
         except OSError as error:
@@ -208,9 +211,25 @@ class Endpoint:
         if request is None or self.replayer.mode is RecordMode.ALL or not _has_key(request):
             return None
         samples = recorder.samples if recorder is not None else None
-        _, found = self.replayer.replay(request, samples, read, claim_on_miss=False)
+        answers: list[str | None] = []
+
+        def reading(stored: StoredResponse) -> T | None:
+            answers.append(stored.answer)
+            return read(stored)
+
+        try:
+            sample, found = self.replayer.replay(request, samples, reading, claim_on_miss=False)
+        except StoreIntegrityError as error:
+            if recorder is not None:
+                stats = CallStats(endpoint=request.path, model=model)
+                stats.integrity_problem = error.entry
+                recorder.add_call(stats)
+            raise
         if found is not None and recorder is not None:
-            recorder.add_call(CallStats(endpoint=request.path, model=model, store_hit=True))
+            stats = CallStats(endpoint=request.path, model=model, store_hit=True)
+            if answers and answers[-1] is not None:
+                stats.answer = (recording_name(request, sample), answers[-1])
+            recorder.add_call(stats)
         return found
 
     def replayed_or_submitted(
@@ -371,6 +390,20 @@ class Endpoint:
         return self.replayed_or_submitted(
             StoreRequest("GET", path), read, call, recorder=None, endpoint=path, model=model_id
         ).result()
+
+
+def _store_keys(settings: EndpointSettings) -> dict[str, Any]:
+    """The store's signer and verifier for these settings; the crypto is imported only when
+    a key is set. options.py has checked both keys at start-up."""
+    keys: dict[str, Any] = {}
+    if settings.store_signing_key or settings.store_public_key:
+        from pytest_llmeval.replay.signing import RecordingSigner, RecordingVerifier
+
+        if settings.store_signing_key:
+            keys["signer"] = RecordingSigner(settings.store_signing_key)
+        if settings.store_public_key:
+            keys["verifier"] = RecordingVerifier(settings.store_public_key)
+    return keys
 
 
 def _has_key(request: StoreRequest) -> bool:

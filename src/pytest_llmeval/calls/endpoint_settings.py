@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_llmeval.calls.retry import RetryPolicy
@@ -23,6 +23,10 @@ class EndpointSettings:
     record_mode: RecordMode
     store_dir: Path
     retry: RetryPolicy
+    # `llm_store_public_key`: every recording read is checked against it (None: none is).
+    store_public_key: str | None
+    # LLMEVAL_STORE_SIGNING_KEY: every recording written is signed with it. Never shown.
+    store_signing_key: str | None = field(repr=False)
 
     @property
     def uses_public_api(self) -> bool:

@@ -11,8 +11,8 @@ import httpx2
 
 from pytest_llmeval.calls.retry import RetryPolicy
 from pytest_llmeval.case_record import CallStats
-from pytest_llmeval.errors import EndpointDownError, LLMAPIError, StoreError
-from pytest_llmeval.replay.keys import StoreRequest
+from pytest_llmeval.errors import EndpointDownError, LLMAPIError, StoreError, StoreIntegrityError
+from pytest_llmeval.replay.keys import StoreRequest, recording_name
 from pytest_llmeval.replay.record_mode import RecordMode
 from pytest_llmeval.replay.recording import StoredResponse
 from pytest_llmeval.replay.replayer import PendingRecording, Replayer
@@ -332,9 +332,14 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
             # The recording proved unusable (the SDK rejected it): call again, same sample.
             sample, stored = stats.rerecord_sample, None
         else:
-            sample, stored = self._replayer.replay(
-                stored_request, current_samples.get(), _as_is, claim_on_miss=True
-            )
+            try:
+                sample, stored = self._replayer.replay(
+                    stored_request, current_samples.get(), _as_is, claim_on_miss=True
+                )
+            except StoreIntegrityError as error:
+                if stats is not None:
+                    stats.integrity_problem = error.entry
+                raise
         if stored is not None and not 200 <= stored.status < 300:
             file = self._store.file_for(stored_request, sample)
             if self._replayer.mode is RecordMode.NONE:
@@ -345,6 +350,8 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
                 stats.store_hit = True
                 stats.store_file = str(self._store.file_for(stored_request, sample))
                 stats.store_sample = sample
+                if stored.answer is not None:
+                    stats.answer = (recording_name(stored_request, sample), stored.answer)
             return httpx2.Response(
                 stored.status,
                 headers={"content-type": stored.content_type},

@@ -29,6 +29,9 @@ class StoredResponse:
     headers: Mapping[str, str]
     body_bytes: bytes | None = None
     json_body: Any = None
+    # The sha256 of the recording's `response` object (`signing.answer_digest`), when the
+    # store read it from a file: what the report's `answers` compare run to run.
+    answer: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -61,9 +64,22 @@ def response_part(status: int, content_type: str, body: bytes) -> dict[str, Any]
     return {"status": status, "content_type": content_type, **_encode_body(body)}
 
 
-def recording_text(request: Mapping[str, Any], sample: int, response: Mapping[str, Any]) -> str:
-    """A recording file's text: sorted keys and indentation, so recordings diff well."""
-    document = {"format": FORMAT, "request": request, "sample": sample, "response": response}
+def recording_text(
+    request: Mapping[str, Any],
+    sample: int,
+    response: Mapping[str, Any],
+    signature: Mapping[str, str] | None = None,
+) -> str:
+    """A recording file's text: sorted keys and indentation, so recordings diff well; with
+    the `signature` of the trusted recording environment when it has one (signing.py)."""
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "request": request,
+        "sample": sample,
+        "response": response,
+    }
+    if signature is not None:
+        document["signature"] = dict(signature)
     return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -103,17 +119,19 @@ def read_recording(file: Path | str) -> dict[str, Any]:
     return document
 
 
-def stored_response(document: Mapping[str, Any]) -> StoredResponse:
-    """The response of a recording that `read_recording` accepted."""
+def stored_response(document: Mapping[str, Any], answer: str | None = None) -> StoredResponse:
+    """The response of a recording that `read_recording` accepted (`answer`: its digest)."""
     response = document["response"]
     headers = {"content-type": response.get("content_type", "")}
     if "body" in response:
-        return StoredResponse(response["status"], headers, json_body=response["body"])
+        return StoredResponse(
+            response["status"], headers, json_body=response["body"], answer=answer
+        )
     if "body_text" in response:
         body = response["body_text"].encode("utf-8")
     else:
         body = base64.b64decode(response["body_base64"])
-    return StoredResponse(response["status"], headers, body)
+    return StoredResponse(response["status"], headers, body, answer=answer)
 
 
 def _encode_body(body: bytes) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from pytest_llmeval.replay.keys import StoreRequest, recording_name
 from pytest_llmeval.replay.record_mode import RecordMode
-from pytest_llmeval.replay.recording import StoredResponse
+from pytest_llmeval.replay.recording import StoredResponse, response_part
 from pytest_llmeval.replay.samples import SampleCounter
 from pytest_llmeval.replay.store import ReplayStore
 
@@ -27,6 +27,13 @@ class PendingRecording:
     status: int
     content_type: str
     body: bytes
+
+    @property
+    def answer(self) -> str:
+        """The digest of the answer as it is recorded (`signing.answer_digest`)."""
+        from pytest_llmeval.replay.signing import answer_digest
+
+        return answer_digest(response_part(self.status, self.content_type, self.body))
 
 
 class Replayer:

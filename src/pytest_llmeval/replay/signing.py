@@ -73,6 +73,11 @@ def key_id(public_raw: bytes) -> str:
     return f"{ALGORITHM}:{hashlib.sha256(public_raw).hexdigest()[:16]}"
 
 
+def public_key_id(public_text: str) -> str:
+    """`key_id` of a public key given as text (checked: raises `SigningKeyError`)."""
+    return key_id(_decode(public_text, PUBLIC_KEY_INI))
+
+
 def generate_key_pair() -> tuple[str, str]:
     """A new key pair as text: (private key, public key)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -106,8 +111,10 @@ class RecordingVerifier:
     """Checks recordings against the public key of `llm_store_public_key`."""
 
     def __init__(self, public_text: str, *, source: str = PUBLIC_KEY_INI) -> None:
+        from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+        self._invalid = InvalidSignature  # looked up once: `problem` runs once a replay
         raw = _decode(public_text, source)
         self._key: Ed25519PublicKey = Ed25519PublicKey.from_public_bytes(raw)
         self.public_key = _text(raw)
@@ -121,8 +128,6 @@ class RecordingVerifier:
     ) -> str | None:
         """Why a recording's `signature` (its JSON value, None when absent) does not vouch for
         the answer with digest `answer` to `request_digest`'s `sample`; None when it does."""
-        from cryptography.exceptions import InvalidSignature
-
         if signature is None:
             return "unsigned: it has no signature"
         if not isinstance(signature, Mapping) or not isinstance(signature.get("value"), str):
@@ -139,7 +144,7 @@ class RecordingVerifier:
             return "the signature is not base64"
         try:
             self._key.verify(value, signed_message(request_digest, sample, answer))
-        except InvalidSignature:
+        except self._invalid:
             if isinstance(signer, str):
                 return "changed after it was signed: the signature does not match it"
             return "the signature does not match it (changed, or signed by another key)"

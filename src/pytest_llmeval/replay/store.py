@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.errors import ReplayMissError, SecretLeakError
+from pytest_llmeval.errors import ReplayMissError, SecretLeakError, StoreIntegrityError
 from pytest_llmeval.replay.explain import MissExplainer
 from pytest_llmeval.replay.keys import StoreRequest, endpoint_slug, recording_name
 from pytest_llmeval.replay.recording import (
@@ -20,6 +20,7 @@ from pytest_llmeval.replay.recording import (
     response_part,
     stored_response,
 )
+from pytest_llmeval.replay.signing import RecordingSigner, RecordingVerifier, answer_digest
 from pytest_llmeval.support.atomic import write_atomic
 from pytest_llmeval.support.redact import redact, usable_secrets
 
@@ -31,13 +32,26 @@ class ReplayStore:
     the endpoint path made file-name safe (`v1-chat-completions`) and the digest is
     `StoreRequest.digest`. Files are written atomically, with sorted keys and indentation,
     so parallel writers never leave a partial file and recordings diff well in git.
+
+    With a `signer` (the trusted recording environment's private key) every recording is
+    signed; with a `verifier` (`llm_store_public_key`) every recording read is checked
+    first, and one that is not vouched for raises `StoreIntegrityError`, never answers.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        secrets: Sequence[str] = (),
+        signer: RecordingSigner | None = None,
+        verifier: RecordingVerifier | None = None,
+    ) -> None:
         self.root = Path(root)
         self._root_text = str(self.root)
         self._secrets = tuple(usable_secrets(secrets))
         self._explainer = MissExplainer(self.root)
+        self.signer = signer
+        self.verifier = verifier
 
     def key(self, request: StoreRequest, sample: int = 0) -> str:
         """The request's digest and sample index, e.g. `3fa2…c9-0`: the recording's name."""
@@ -64,7 +78,14 @@ class ReplayStore:
             document = read_recording(name)
         except (FileNotFoundError, CorruptRecording):
             return None
-        return stored_response(document)
+        answer = answer_digest(document["response"])
+        if self.verifier is not None:
+            problem = self.verifier.problem(
+                request.digest, sample, answer, document.get("signature")
+            )
+            if problem is not None:
+                raise StoreIntegrityError(Path(name), shown_file(name), problem)
+        return stored_response(document, answer)
 
     def save(
         self,
@@ -86,7 +107,11 @@ class ReplayStore:
         recorded_response = response_part(status, content_type, body)
         self._refuse_secrets(request, recorded_request, "request", target)
         self._refuse_secrets(request, recorded_response, "response body", target, raw=body)
-        write_atomic(target, recording_text(recorded_request, sample, recorded_response))
+        signature = None
+        if self.signer is not None:
+            answer = answer_digest(recorded_response)
+            signature = self.signer.sign(request.digest, sample, answer).to_dict()
+        write_atomic(target, recording_text(recorded_request, sample, recorded_response, signature))
         self._explainer.saved(request, target)
         return target
 
@@ -130,5 +155,15 @@ class ReplayStore:
             if secret in text or escaped in text or secret.encode("utf-8") in raw:
                 raise SecretLeakError(
                     f"refusing to record {request.describe()}: the {where} contains the API "
-                    f"key; nothing was written to {target}"
+                    f"key (or the store's signing key); nothing was written to {target}"
                 )
+
+
+def shown_file(file: str | os.PathLike[str]) -> str:
+    """A recording's path as a report names it: relative to the working folder (where CI
+    and a reviewer stand) when it is inside it, with forward slashes."""
+    path = Path(file)
+    try:
+        return path.absolute().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -44,7 +44,7 @@ class EvalSession:
         self.config = config
         self.settings = settings
         self.scrubber = scrubber
-        self.api_key = scrubber.secrets[0] if scrubber.secrets else None
+        self.api_key = scrubber.api_key
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
         self._prefetcher: Prefetcher | None = None

@@ -44,6 +44,11 @@ LEDGER = "--llm-ledger"
 EXPORT_FAILURES = "--llm-export-failures"
 ALPHA = "--llm-alpha"
 REPEAT = "--llm-repeat"
+STORE_PUBLIC_KEY = "--llm-store-public-key"
+ALLOW_SKIPS = "--llm-allow-skips"
+ALLOW_RELAXED = "--llm-allow-relaxed"
+# The environment variable of the private key that signs recordings (replay/signing.py).
+STORE_SIGNING_KEY_ENV = "LLMEVAL_STORE_SIGNING_KEY"
 
 # The ini key (no option) of price lines that extend or override the shipped price table.
 PRICES_INI = "llm_prices"
@@ -141,6 +146,8 @@ class Option(NamedTuple):
     metavar: str = "VALUE"
     env: str | None = None
     is_flag: bool = False
+    # Read from the command line pytest was started with only: no ini key, no addopts.
+    command_line_only: bool = False
 
     @property
     def ini(self) -> str:
@@ -283,6 +290,30 @@ OPTIONS = (
         default="1",
         metavar="N",
     ),
+    Option(
+        STORE_PUBLIC_KEY,
+        help="the Ed25519 public key (base64, from `llmeval store keygen`) every replayed "
+        "recording is checked against: one unsigned, signed by another key or changed is "
+        "never replayed and blocks the gate (store_integrity)",
+        default=None,
+        metavar="KEY",
+    ),
+    Option(
+        ALLOW_SKIPS,
+        help="under CI, eval cases the baseline ran that are skipped, xfailed or gone do not "
+        "block (command line only)",
+        default=None,
+        is_flag=True,
+        command_line_only=True,
+    ),
+    Option(
+        ALLOW_RELAXED,
+        help="under CI, gate settings relaxed against the baseline (a threshold lowered, a "
+        "gated group gone) do not block (command line only)",
+        default=None,
+        is_flag=True,
+        command_line_only=True,
+    ),
 )
 
 
@@ -294,7 +325,8 @@ def add_options(parser: pytest.Parser) -> None:
             group.addoption(
                 option.flag, action="store_true", default=None, dest=option.ini, help=option.help
             )
-            parser.addini(option.ini, option.help, type="bool", default=False)
+            if not option.command_line_only:
+                parser.addini(option.ini, option.help, type="bool", default=False)
         else:
             group.addoption(
                 option.flag,
@@ -339,6 +371,9 @@ class Settings(NamedTuple):
     baseline_from_ledger: bool  # --llm-baseline=ledger:last-passed
     prices: PriceTable | None  # None: the shipped table, as is
     repeat: int = 1
+    store_public_key: str | None = None  # checked at start-up (signing.RecordingVerifier)
+    allow_skips: bool = False  # given on the command line itself
+    allow_relaxed: bool = False
 
 
 class RawValue(NamedTuple):
@@ -425,7 +460,35 @@ def read_settings(config: pytest.Config) -> Settings:
         baseline_from_ledger=from_ledger,
         repeat=required(REPEAT, positive_int),
         prices=price_table(config),
+        store_public_key=_store_public_key(config, _raw(config, by_flag[STORE_PUBLIC_KEY])),
+        allow_skips=given_on_command_line(config, ALLOW_SKIPS),
+        allow_relaxed=given_on_command_line(config, ALLOW_RELAXED),
     )
+
+
+def given_on_command_line(config: pytest.Config, flag: str) -> bool:
+    """Whether `flag` is among the arguments pytest itself was started with: not from
+    `addopts` in an ini file, nor PYTEST_ADDOPTS, so a pull request's files cannot give it."""
+    return flag in config.invocation_params.args
+
+
+def _store_public_key(config: pytest.Config, raw: RawValue) -> str | None:
+    """The public key, checked now (a bad one is a usage error naming where it was given);
+    the signing key in the environment is checked too, never shown."""
+    signing = os.environ.get(STORE_SIGNING_KEY_ENV)
+    if not raw.text and not signing:
+        return None
+    from pytest_llmeval.replay.signing import RecordingSigner, RecordingVerifier, SigningKeyError
+
+    try:
+        if signing:
+            RecordingSigner(signing)
+        if raw.text:
+            where = STORE_PUBLIC_KEY if raw.source == "command line" else raw.source
+            RecordingVerifier(raw.text, source=where)
+    except SigningKeyError as error:
+        raise pytest.UsageError(str(error)) from None
+    return raw.text or None
 
 
 def price_table(config: pytest.Config) -> PriceTable | None:
@@ -581,6 +644,8 @@ def endpoint_settings(
     judge_model: str = _JUDGE_MODEL,
     moderation_model: str = _MODERATION_MODEL,
     concurrency: int = _CONCURRENCY,
+    store_public_key: str | None = None,
+    store_signing_key: str | None = None,
     **retry: Any,
 ) -> EndpointSettings:
     """The endpoint's settings: the options' defaults for what is not given; `retry` takes
@@ -597,6 +662,8 @@ def endpoint_settings(
         record_mode=RecordMode(record_mode),
         store_dir=store_dir,
         retry=retry_policy(**retry),
+        store_public_key=store_public_key,
+        store_signing_key=store_signing_key,
     )
 
 
@@ -613,4 +680,6 @@ def settings_of_endpoint(settings: Settings, api_key: str | None) -> EndpointSet
         concurrency=settings.concurrency,
         timeout_s=settings.timeout_s,
         max_call_time_s=settings.max_retry_time_s,
+        store_public_key=settings.store_public_key,
+        store_signing_key=os.environ.get(STORE_SIGNING_KEY_ENV) or None,
     )

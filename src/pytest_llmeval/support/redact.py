@@ -134,14 +134,17 @@ class LogRedactor(logging.Filter):
 
 
 class Scrubber:
-    """One run's secret (the API key), hidden in text and in what pytest shows of a test.
+    """One run's secrets (the API key, the store's signing key), hidden in text and in what
+    pytest shows of a test.
 
     Built at start-up from the environment, for every session: a plain test can print the
     key as well as an eval case can.
     """
 
-    def __init__(self, secret: str | None) -> None:
-        self.secrets = (secret,) if secret else ()
+    def __init__(self, secret: str | None, *, also: Iterable[str | None] = ()) -> None:
+        self.api_key = secret or None
+        # `also`: other secrets of the run, hidden the same way (the store's signing key).
+        self.secrets = tuple(key for key in (secret, *also) if key)
 
     def text(self, text: str) -> str:
         return redact(text, self.secrets) if self.secrets else text
