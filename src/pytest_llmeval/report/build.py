@@ -48,6 +48,7 @@ from pytest_llmeval.report.model import (
     UsageSummary,
 )
 from pytest_llmeval.report.pricing import PriceTable, estimate, tokens_by_model
+from pytest_llmeval.report.review import ChangeInputs, add_store_facts
 from pytest_llmeval.report.stats import (
     case_mean_interval,
     cohen_kappa,
@@ -77,6 +78,7 @@ def build_report(
     interrupted: bool = False,
     data: DataSummary | None = None,
     prices: PriceTable | None = None,
+    changes: ChangeInputs | None = None,
 ) -> Report:
     """The report of `records`: every figure, then every verdict by `gate.decide`.
 
@@ -84,7 +86,8 @@ def build_report(
     in the report. `extra_rules` run after the built-in gate rules. With `interrupted`, the
     report covers the cases that finished and the gate fails for that reason. `data` is the
     run against its training data (`--llm-train-data`), read by the collector. With `prices`,
-    the usage carries the estimated cost of every model's tokens.
+    the usage carries the estimated cost of every model's tokens. `changes`: what the
+    `changes` against the baseline need beyond the records (review.add_store_facts).
     """
     records = records if isinstance(records, Sequence) else list(records)
     baseline_cases: dict[str, tuple[str, str | None]] = {}
@@ -129,6 +132,7 @@ def build_report(
         endpoint_down=_endpoint_down(tally.errored_cases),
         store_problems=sorted(tally.store_problems),
     )
+    add_store_facts(report, records, baseline, baseline_source, changes or ChangeInputs())
     return decide(report, extra_rules)
 
 

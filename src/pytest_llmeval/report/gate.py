@@ -316,6 +316,71 @@ class ContaminationRule:
         ]
 
 
+# The files a `store_integrity` reason names one by one; the JSON report lists them all.
+INTEGRITY_FILES_NAMED = 20
+
+
+class StoreIntegrityRule:
+    """With a public key configured, every recording replayed was signed by its private key
+    and not changed since: one that was not is never replayed, and blocks, named."""
+
+    name = "store_integrity"
+
+    def check(self, report: Report) -> list[str]:
+        bad = report.store_integrity
+        reasons = [
+            f"store integrity: {entry}; it was not replayed"
+            for entry in bad[:INTEGRITY_FILES_NAMED]
+        ]
+        if len(bad) > INTEGRITY_FILES_NAMED:
+            reasons.append(
+                f"store integrity: {len(bad) - INTEGRITY_FILES_NAMED} more recordings cannot be"
+                " trusted (`llmeval store verify` lists every one)"
+            )
+        return reasons
+
+
+class SkippedCasesRule:
+    """Under CI, no eval case the baseline ran is skipped, xfailed or gone, unless the
+    workflow's command line says `--llm-allow-skips`."""
+
+    name = "skipped_cases"
+
+    def check(self, report: Report) -> list[str]:
+        changes = report.changes
+        if changes is None or not changes.dropped:
+            return []
+        if not changes.policy.enforced or changes.policy.allow_skips:
+            return []
+        first = (changes.skipped + changes.xfailed + changes.removed)[0]
+        return [
+            f"{plural(changes.dropped, 'eval case')} the baseline ran were skipped, xfailed or "
+            f"removed ({len(changes.skipped)} skipped, {len(changes.xfailed)} xfailed, "
+            f"{len(changes.removed)} gone; first: {first}): under CI that blocks unless "
+            "--llm-allow-skips is given on the command line"
+        ]
+
+
+class RelaxedGateRule:
+    """Under CI, no gate setting is relaxed against the baseline (a threshold lowered, a
+    gated group no longer gated, renamed or gone, the store's key removed), unless the
+    workflow's command line says `--llm-allow-relaxed`."""
+
+    name = "relaxed_gate"
+
+    def check(self, report: Report) -> list[str]:
+        changes = report.changes
+        if changes is None or not changes.relaxed:
+            return []
+        if not changes.policy.enforced or changes.policy.allow_relaxed:
+            return []
+        listed = "; ".join(change.text for change in changes.relaxed)
+        return [
+            f"the gate was relaxed against the baseline ({listed}): under CI that blocks "
+            "unless --llm-allow-relaxed is given on the command line"
+        ]
+
+
 BUILTIN_RULES: tuple[GateRule, ...] = (
     InterruptedRule(),
     IncompleteRunRule(),
@@ -329,6 +394,9 @@ BUILTIN_RULES: tuple[GateRule, ...] = (
     EvalTestErrorsRule(),
     BaselineRule(),
     ContaminationRule(),
+    StoreIntegrityRule(),
+    SkippedCasesRule(),
+    RelaxedGateRule(),
 )
 
 

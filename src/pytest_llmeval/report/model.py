@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from pytest_llmeval.report.gate_settings import GateSettings
 
 if TYPE_CHECKING:
+    from pytest_llmeval.report.changes import Changes
     from pytest_llmeval.report.pricing import CostEstimate
 
 SCHEMA_VERSION = 1
@@ -70,6 +71,9 @@ class RunInfo:
     stop_reason: str | None = None  # why they did not run, e.g. "stopped after ..., -x"
     skipped_no_model: int = 0  # eval cases skipped because no model under test was set
     model_required: bool = False  # CI is set or the record mode is none: those skips block
+    # The key id of `llm_store_public_key` every replayed recording was checked against,
+    # None when none was (`changes` says when a pull request removes or replaces it).
+    store_key: str | None = None
 
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
@@ -91,6 +95,7 @@ class RunInfo:
             "stop_reason": self.stop_reason,
             "skipped_no_model": self.skipped_no_model,
             "model_required": self.model_required,
+            "store_key": self.store_key,
         }
         return {**{key: value for key, value in self.extra.items() if key not in fixed}, **fixed}
 
@@ -483,6 +488,12 @@ class Report:
     # Hostile servers and broken stores: each said once for the whole run.
     endpoint_down: EndpointDown | None = None
     store_problems: list[str] = field(default_factory=list)
+    # `path: reason` of each recording the public key did not vouch for (never replayed).
+    store_integrity: list[str] = field(default_factory=list)
+    # Request key -> digest of its answer, for the next run's `changes` to compare.
+    answers: dict[str, str] = field(default_factory=dict)
+    # Against the baseline: settings, cases and answers that differ (None without one).
+    changes: Changes | None = None
 
     @property
     def gate(self) -> GateResult:
@@ -512,6 +523,9 @@ class Report:
             "clusters": [dict(cluster) for cluster in self.clusters],
             "endpoint_down": None if self.endpoint_down is None else self.endpoint_down.to_dict(),
             "store_problems": list(self.store_problems),
+            "store_integrity": list(self.store_integrity),
+            "changes": None if self.changes is None else self.changes.to_dict(),
+            "answers": self.answers,
             "cases": self.cases,
         }
 

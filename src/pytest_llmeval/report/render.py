@@ -90,8 +90,20 @@ def _verdict_line(report: Report, view: TerminalView) -> str:
 
 
 def _verdict_lines(report: Report, view: TerminalView = TerminalView()) -> list[str]:
+    """The verdict, its reasons, and what changed against the baseline under them."""
     reasons = [f"  - {_plain(reason)}" for reason in report.gate.reasons]
-    return [_verdict_line(report, view), *fit_lines(reasons, view.width)]
+    changes = _changes_lines(report, _plain, every=view.verbosity > 0)
+    changes = ["", changes[0], *[f"  - {line}" for line in changes[1:]]] if changes else []
+    return [_verdict_line(report, view), *fit_lines(reasons + changes, view.width)]
+
+
+def _changes_lines(report: Report, text: _Escape, *, every: bool = False) -> list[str]:
+    """A title line, then one line per change against the baseline; [] when none."""
+    changes = report.changes
+    if changes is None or changes.empty:
+        return []
+    source = f" ({text(changes.baseline)})" if changes.baseline else ""
+    return [f"Changes against the baseline{source}:", *map(text, changes.lines(every=every))]
 
 
 def _group_table_lines(report: Report, width: int) -> list[str]:
@@ -222,6 +234,9 @@ def markdown(report: Report) -> str:
     if report.gate.reasons:
         out += ["", "**Reasons**", ""]
         out += [f"- {_md(reason)}" for reason in report.gate.reasons]
+    changes = _changes_lines(report, _md)
+    if changes:
+        out += ["", f"**{changes[0]}**", "", *[f"- {line}" for line in changes[1:]]]
     if report.groups:
         out += ["", "### Groups", ""]
         out += _group_table(report, _md, "github")

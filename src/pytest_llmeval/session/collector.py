@@ -91,6 +91,9 @@ class ReportCollector:
         self._collection: list[str] = []
         self.accounted: set[str] = set()
         self.skipped_no_model = 0
+        # Cases that reported a skip or an xfail (node id -> "skipped" | "xfailed"): the
+        # `changes` against the baseline name those the baseline ran.
+        self.not_run_cases: dict[str, str] = {}
         self.stop = StopEvidence(maxfail=int(config.getoption("maxfail", 0) or 0))
         self._warning: str | None = None
 
@@ -213,6 +216,11 @@ class ReportCollector:
             self.accounted.add(report.nodeid)
             if report.skipped and _skip_reason(report) == NO_MODEL:
                 self.skipped_no_model += 1
+        if not isinstance(record, dict) and report.when in ("setup", "call"):
+            if hasattr(report, "wasxfail"):
+                self.not_run_cases[report.nodeid] = "xfailed"
+            elif report.skipped:
+                self.not_run_cases[report.nodeid] = "skipped"
 
     def model_required(self) -> bool:
         """In CI or a replay-only run, eval cases skipped for want of a model block the gate."""
@@ -231,11 +239,14 @@ class ReportCollector:
             from pytest_llmeval.report.wording import no_model_sentence
 
             self._warning = no_model_sentence(self.skipped_no_model)
-        if not (self.records or not_run or (self.skipped_no_model and required)):
+        dropped = self.baseline is not None and bool(self.not_run_cases)
+        if not (self.records or not_run or (self.skipped_no_model and required) or dropped):
             return pytest_status
         from pytest_llmeval.report.build import build_report
+        from pytest_llmeval.report.changes import ChangePolicy
         from pytest_llmeval.report.model import RunInfo, utc_timestamp
         from pytest_llmeval.report.pricing import shipped_table
+        from pytest_llmeval.report.review import ChangeInputs
 
         settings, config = self.settings, self.config
         from pytest_llmeval.improvement.run_facts import model_identities
@@ -267,6 +278,7 @@ class ReportCollector:
             stop_reason=self.stop.reason() if not_run else None,
             skipped_no_model=self.skipped_no_model,
             model_required=required,
+            store_key=_store_key_id(settings.store_public_key),
         )
         extra = [
             rule for rules in config.hook.pytest_llmeval_gate_rules(config=config) for rule in rules
@@ -285,6 +297,14 @@ class ReportCollector:
             interrupted=pytest_status == pytest.ExitCode.INTERRUPTED,
             data=self._training_data(records),
             prices=settings.prices if settings.prices is not None else shipped_table(),
+            changes=ChangeInputs(
+                self.not_run_cases,
+                ChangePolicy(
+                    enforced=bool(os.environ.get("CI")),
+                    allow_skips=settings.allow_skips,
+                    allow_relaxed=settings.allow_relaxed,
+                ),
+            ),
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
         self.outputs.write_all(self.report, records, self.suite)
@@ -319,6 +339,14 @@ class ReportCollector:
         view = TerminalView(width, verbosity, colour) if colour else TerminalView(width, verbosity)
         lines = [self._scrub(line) for line in terminal_lines(self.report, view)]
         return lines + [self._scrub(note) for note in self.outputs.notes]
+
+
+def _store_key_id(public_key: str | None) -> str | None:
+    if not public_key:
+        return None
+    from pytest_llmeval.replay.signing import public_key_id
+
+    return public_key_id(public_key)
 
 
 def _no_cards(model_id: str) -> Mapping[str, Any]:
