@@ -33,10 +33,27 @@ from pytest_llmeval.report.model import RunInfo
 TIME_BUDGET_S = 2.0
 SIZE_BUDGET_MB = 3.0
 GATE = GateSettings(format_threshold=1.0, max_errors=0, max_drop=0.05, alpha=0.05)
-WORDS = (
-    "the ticket is about a billing refund login password invoice shipping delay broken "
-    "account order card payment address email"
-).split()
+WORDS = [
+    "the",
+    "ticket",
+    "is",
+    "about",
+    "a",
+    "billing",
+    "refund",
+    "login",
+    "password",
+    "invoice",
+    "shipping",
+    "delay",
+    "broken",
+    "account",
+    "order",
+    "card",
+    "payment",
+    "address",
+    "email",
+]
 
 
 def records(count: int, *, flipped: bool, long_texts: bool, seed: int) -> list[CaseRecord]:

@@ -126,6 +126,9 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecor
             "dataset": None,
             "models": [],
             "store_problem": None,
+            "parse_detail": None,
+            "judge_reasoning": [],
+            "moderation_scores": {},
         }
         records.append(record)
     return records

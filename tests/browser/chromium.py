@@ -28,8 +28,8 @@ def chromium() -> str:
     pytest.skip(NOT_INSTALLED)
 
 
-def _command(page: Path, profile: Path, *, script: bool, extra: list[str]) -> list[str]:
-    command = [
+def _command(profile: Path, *, extra: list[str]) -> list[str]:
+    return [
         chromium(),
         "--headless",
         "--no-sandbox",
@@ -41,16 +41,22 @@ def _command(page: Path, profile: Path, *, script: bool, extra: list[str]) -> li
         f"--user-data-dir={profile}",
         *extra,
     ]
-    if not script:
-        command.append("--blink-settings=scriptEnabled=false")
-    return command
 
 
 def dump_dom(page: Path, tmp: Path, *, fragment: str = "", script: bool = True) -> str:
-    """The page's DOM as Chromium serializes it once loaded (its script run, unless not)."""
+    """The page's DOM as Chromium serializes it once loaded, its script run.
+
+    `script=False` loads a copy of the page without its script element: Chromium's
+    `--dump-dom` prints nothing with JavaScript switched off, as it reads the DOM with it.
+    """
     tmp.mkdir(parents=True, exist_ok=True)
+    if not script:
+        html = page.read_text(encoding="utf-8")
+        start, end = html.rindex("<script>"), html.rindex("</script>") + len("</script>")
+        page = tmp / f"no-script-{page.name}"
+        page.write_text(html[:start] + html[end:], encoding="utf-8")
     url = page.resolve().as_uri() + (f"#{fragment}" if fragment else "")
-    command = _command(page, tmp / "profile", script=script, extra=["--dump-dom", url])
+    command = _command(tmp / "profile", extra=["--dump-dom", url])
     done = subprocess.run(command, capture_output=True, text=True, timeout=GUARD_S, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "<html" in done.stdout, done.stderr[-2000:]
@@ -62,7 +68,7 @@ def screenshot(page: Path, tmp: Path) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     picture = tmp / "page.png"
     extra = [f"--screenshot={picture}", "--window-size=1200,2000", page.resolve().as_uri()]
-    command = _command(page, tmp / "profile-shot", script=True, extra=extra)
+    command = _command(tmp / "profile-shot", extra=extra)
     subprocess.run(command, capture_output=True, timeout=GUARD_S, check=False)
     assert picture.is_file() and picture.stat().st_size > 0
     return picture
@@ -73,7 +79,7 @@ def requested_urls(page: Path, tmp: Path) -> list[str]:
     tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / "net-log.json"
     extra = [f"--log-net-log={log}", "--dump-dom", page.resolve().as_uri()]
-    command = _command(page, tmp / "profile-net", script=True, extra=extra)
+    command = _command(tmp / "profile-net", extra=extra)
     subprocess.run(command, capture_output=True, timeout=GUARD_S, check=False)
     data: Any = json.loads(log.read_text(encoding="utf-8"))
     urls: list[str] = []

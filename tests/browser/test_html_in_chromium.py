@@ -21,13 +21,15 @@ class Dom(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.elements: list[tuple[str, dict[str, str | None]]] = []
         self.text: list[str] = []
-        self.title = ""
+        self.titles: list[str] = []  # the page's, then those of the charts' bars
         self._in_title = False
         self.feed(html)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.elements.append((tag, dict(attrs)))
         self._in_title = tag == "title"
+        if self._in_title:
+            self.titles.append("")
 
     def handle_endtag(self, tag: str) -> None:
         self._in_title = False
@@ -35,7 +37,11 @@ class Dom(HTMLParser):
     def handle_data(self, data: str) -> None:
         self.text.append(data)
         if self._in_title:
-            self.title += data
+            self.titles[-1] += data
+
+    @property
+    def title(self) -> str:
+        return self.titles[0] if self.titles else ""
 
     def with_class(self, name: str) -> list[dict[str, str | None]]:
         return [attrs for _, attrs in self.elements if name in (attrs.get("class") or "").split()]

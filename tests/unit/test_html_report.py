@@ -4,67 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from html.parser import HTMLParser
-from typing import Any
 
 import pytest
 
 from pytest_llmeval.report.build import build_report
 from pytest_llmeval.report.html import LIST_OUTPUT_LIMIT, html_report
 from pytest_llmeval.report.model import RunInfo
-from tests.factories import case_record, gate_settings
-
-HOSTILE = (
-    "<script>document.title='pwned'</script><img src=x onerror=\"document.body.dataset.pwned=1\">"
-    " **bold** [click](http://evil.example/x) ![img](https://evil.example/i.png)"
-    " \x1b[31mred\x1b[0m \u202eevil"
-)
-
-
-def output(text: str) -> dict[str, Any]:
-    return {"text": text, "length": len(text)}
-
-
-def json_round_trip(data: dict[str, Any]) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(json.dumps(data))
-    return loaded
-
-
-def runs(regressed: int = 3) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A baseline where every case passed and a run where the first `regressed` fail."""
-    before = [
-        case_record(
-            index,
-            "intent",
-            output=output(f'{{"intent": "billing", "ticket": {index}}}'),
-            request=[{"role": "user", "content": f"ticket {index}"}],
-            threshold=0.9,
-        )
-        for index in range(10)
-    ]
-    baseline = json_round_trip(
-        build_report(before, RunInfo(model="base"), gate_settings()).to_dict()
-    )
-    now = [
-        case_record(
-            index,
-            "intent",
-            outcome="failed" if index < regressed else "passed",
-            category="no_json_start" if index < regressed else "valid",
-            format_checks=["no_json_start" if index < regressed else "valid"],
-            message="no JSON value in the output" if index < regressed else None,
-            output=output(HOSTILE if index == 0 else f'{{"intent": "login", "ticket": {index}}}'),
-            request=[{"role": "user", "content": f"ticket {index}"}],
-            threshold=0.9,
-        )
-        for index in range(10)
-    ]
-    report = build_report(
-        now, RunInfo(model="head"), gate_settings(), baseline=baseline, baseline_source="main.json"
-    )
-    return json_round_trip(report.to_dict()), baseline
+from tests.factories import case_record, flipped_runs, gate_settings, json_round_trip, output
 
 
 class Page(HTMLParser):
@@ -87,7 +35,7 @@ class Page(HTMLParser):
 
 
 def test_the_verdict_and_its_reasons_come_first() -> None:
-    report, baseline = runs()
+    report, baseline = flipped_runs()
     html = html_report(report, baseline=baseline)
     page = Page(html)
 
@@ -100,7 +48,7 @@ def test_the_verdict_and_its_reasons_come_first() -> None:
 
 
 def test_sections_in_order_groups_charts_flipped_then_every_case() -> None:
-    report, baseline = runs()
+    report, baseline = flipped_runs()
     report["changes"] = {"thresholds": [{"group": "intent", "before": 0.9, "now": 0.8}]}
     ids = Page(html_report(report, baseline=baseline)).ids()
 
@@ -114,7 +62,7 @@ def test_sections_in_order_groups_charts_flipped_then_every_case() -> None:
 
 
 def test_each_flipped_case_shows_both_outputs_and_a_word_diff() -> None:
-    report, baseline = runs()
+    report, baseline = flipped_runs()
     html = html_report(report, baseline=baseline)
     flip = html[html.index('id="flip-2"') : html.index('id="flip-3"')]
 
@@ -125,7 +73,7 @@ def test_each_flipped_case_shows_both_outputs_and_a_word_diff() -> None:
 
 
 def test_without_the_baseline_report_a_flipped_case_shows_the_current_output() -> None:
-    report, _ = runs()
+    report, _ = flipped_runs()
     html = html_report(report)
     flip = html[html.index('id="flip-2"') : html.index('id="flip-3"')]
 
@@ -135,7 +83,7 @@ def test_without_the_baseline_report_a_flipped_case_shows_the_current_output() -
 
 
 def test_model_output_stays_text_everywhere() -> None:
-    report, baseline = runs()
+    report, baseline = flipped_runs()
     html = html_report(report, baseline=baseline)
     page = Page(html)
 
@@ -151,7 +99,7 @@ def test_model_output_stays_text_everywhere() -> None:
 
 
 def test_the_page_loads_nothing_and_runs_only_its_own_script_and_style() -> None:
-    report, baseline = runs()
+    report, baseline = flipped_runs()
     html = html_report(report, baseline=baseline)
     page = Page(html)
 
@@ -191,7 +139,7 @@ def test_a_report_object_and_its_json_render_the_same_page() -> None:
 
 
 def test_the_changes_section_renders_whatever_the_report_holds() -> None:
-    report, baseline = runs()
+    report, baseline = flipped_runs()
     report["changes"] = {
         "settings": [{"group": "intent", "setting": "threshold", "baseline": 0.9, "now": 0.8}],
         "cases": {"added": ["t::new<b>"], "removed": []},
@@ -208,14 +156,14 @@ def test_the_changes_section_renders_whatever_the_report_holds() -> None:
 
 
 def test_without_changes_there_is_no_changes_section() -> None:
-    report, baseline = runs()
+    report, baseline = flipped_runs()
     report.pop("changes", None)
 
     assert 'id="changes"' not in html_report(report, baseline=baseline)
 
 
 def test_groups_show_rate_interval_threshold_and_baseline() -> None:
-    report, baseline = runs()
+    report, baseline = flipped_runs()
     html = html_report(report, baseline=baseline)
     groups = html[html.index('id="groups"') : html.index('id="charts"')]
 
@@ -229,12 +177,13 @@ def test_groups_show_rate_interval_threshold_and_baseline() -> None:
 
 
 def test_charts_are_inline_svg_of_the_reports_counts() -> None:
-    report, baseline = runs()
+    report, baseline = flipped_runs()
     html = html_report(report, baseline=baseline)
     charts = html[html.index('id="charts"') : html.index('id="flipped"')]
 
     assert "<svg" in charts and "no_json_start" in charts
     assert re.search(r"<title>no_json_start: 3</title>", charts)
+    assert "<title>intent failed: 3</title>" in charts
 
 
 def test_judge_score_distributions_are_charted() -> None:
@@ -278,7 +227,7 @@ def test_every_case_carries_what_the_filters_read_and_its_details() -> None:
 
 
 def test_the_filters_are_hidden_until_the_script_shows_them() -> None:
-    report, baseline = runs()
+    report, baseline = flipped_runs()
     html = html_report(report, baseline=baseline)
 
     assert '<form id="filters" hidden>' in html

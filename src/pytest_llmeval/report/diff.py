@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_llmeval.errors import BaselineError
-from pytest_llmeval.report.baseline import load_baseline
-from pytest_llmeval.report.layout import fit_lines, table
-from pytest_llmeval.report.render import _plain as terminal_text
+from pytest_llmeval.report.escape import plain as terminal_text
 from pytest_llmeval.report.wording import distinct_rates, plural, rate_text
+
+# `llmeval check-data` builds this command's parser too: what only the diff needs (the
+# report's reader, the terminal layout) is imported when it runs.
 
 EXIT_PROMOTE = 0
 EXIT_BLOCK = 1
@@ -102,7 +102,8 @@ def compare_reports(
             diff.better.append(flip)
     diff.removed = sum(1 for nodeid in before if nodeid not in seen)
     diff.groups = _group_changes(base["groups"], head["groups"])
-    gate = head.get("gate") if isinstance(head.get("gate"), Mapping) else {}
+    gate = head.get("gate")
+    gate = gate if isinstance(gate, Mapping) else {}
     diff.head_passed = gate.get("passed") is True
     diff.head_reasons = [str(reason) for reason in gate.get("reasons") or ()]
     return diff
@@ -141,6 +142,8 @@ def _group_changes(
 
 def diff_lines(diff: ReportDiff, width: int = WIDTH) -> list[str]:
     """What `llmeval diff` prints, no line wider than `width`."""
+    from pytest_llmeval.report.layout import fit_lines, table
+
     text = terminal_text
     lines = [
         f"llmeval diff: {text(diff.base)} → {text(diff.head)}",
@@ -235,6 +238,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run(args: argparse.Namespace) -> int:
     """`llmeval diff BASE.json HEAD.json`: prints the diff, returns the exit status."""
+    from pytest_llmeval.errors import BaselineError
+    from pytest_llmeval.report.baseline import load_baseline
+
     reports = []
     for path in (args.base, args.head):
         try:

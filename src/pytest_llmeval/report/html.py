@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 from pytest_llmeval.report.stats import format_p_value
 from pytest_llmeval.report.word_diff import word_diff
@@ -189,9 +189,25 @@ def _baseline_line(comparison: Mapping[str, Any]) -> str:
 
 
 def _charts(data: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Bar charts of the report's own counts: strict-JSON failure categories, moderation
-    categories, and each judge group's score distribution."""
+    """Bar charts of the report's own counts: failed and errored cases per group, strict-JSON
+    failure categories, moderation categories, and each judge group's score distribution."""
     charts: list[dict[str, Any]] = []
+    unpassed = {
+        f"{_visible(group.get('name'))} {outcome}": _int(group.get(key))
+        for group in groups
+        for outcome, key in (("failed", "failed"), ("errors", "errors"))
+        if _int(group.get(key))
+    }
+    if groups:
+        charts.append(
+            _bar_chart(
+                "outcomes",
+                "Failed and errored cases by group",
+                f"{plural(len(groups), 'group')}",
+                unpassed,
+                "Every case passed.",
+            )
+        )
     format_summary = _mapping(data.get("format"))
     categories = {
         str(name): count
@@ -497,17 +513,17 @@ def _escape_control(match: re.Match[str]) -> str:
 
 
 def _rate(value: object) -> str:
-    return rate_text(float(value)) if _number(value) else "n/a"  # type: ignore[arg-type]
+    return rate_text(float(value)) if _number(value) else "n/a"
 
 
 def _score(value: object) -> str:
     if not _number(value):
         return "–"
-    number = float(value)  # type: ignore[arg-type]
+    number = float(value)
     return str(int(number)) if number.is_integer() else f"{number:.2f}"
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[float]:
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
@@ -516,7 +532,7 @@ def _number(value: object) -> bool:
 
 
 def _int(value: object, default: int = 0) -> int:
-    return int(value) if _number(value) else default  # type: ignore[call-overload]
+    return int(value) if _number(value) else default
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

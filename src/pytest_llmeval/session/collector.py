@@ -287,7 +287,7 @@ class ReportCollector:
             prices=settings.prices if settings.prices is not None else shipped_table(),
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
-        self.outputs.write_all(self.report, records, self.suite)
+        self.outputs.write_all(self.report, records, self.suite, self.baseline)
         return exit_status(
             pytest_status,
             gate_passed=self.report.gate.passed,

@@ -44,6 +44,7 @@ LEDGER = "--llm-ledger"
 EXPORT_FAILURES = "--llm-export-failures"
 ALPHA = "--llm-alpha"
 REPEAT = "--llm-repeat"
+HTML = "--llm-html"
 
 # The ini key (no option) of price lines that extend or override the shipped price table.
 PRICES_INI = "llm_prices"
@@ -283,6 +284,13 @@ OPTIONS = (
         default="1",
         metavar="N",
     ),
+    Option(
+        HTML,
+        help="write the HTML report to this path: one self-contained page for a reviewer "
+        "(verdict, groups, charts, the cases that flipped against the baseline, every case)",
+        default=None,
+        metavar="PATH",
+    ),
 )
 
 
@@ -339,6 +347,7 @@ class Settings(NamedTuple):
     baseline_from_ledger: bool  # --llm-baseline=ledger:last-passed
     prices: PriceTable | None  # None: the shipped table, as is
     repeat: int = 1
+    html: Path | None = None
 
 
 class RawValue(NamedTuple):
@@ -425,6 +434,7 @@ def read_settings(config: pytest.Config) -> Settings:
         baseline_from_ledger=from_ledger,
         repeat=required(REPEAT, positive_int),
         prices=price_table(config),
+        html=path(HTML),
     )
 
 
@@ -509,7 +519,11 @@ def check_writable(settings: Settings, *, controller: bool) -> None:
                 f" writable, pass another {STORE}=DIR, or replay only with {RECORD_MODE}=none"
             )
     if controller:
-        for flag, path in ((REPORT, settings.report), (REPORT_MD, settings.report_md)):
+        for flag, path in (
+            (REPORT, settings.report),
+            (REPORT_MD, settings.report_md),
+            (HTML, settings.html),
+        ):
             problem = write_problem(path) if path is not None else None
             if problem:
                 problems.append(f"{flag}={path}: cannot be written ({problem})")

@@ -39,11 +39,15 @@
     status.setAttribute("data-shown", String(shown));
   }
 
+  // A value no case has (a link from another run) still filters: it shows no case.
   function choose(select, value) {
     for (var i = 0; i < select.options.length; i++) {
-      if (select.options[i].value === value) { select.selectedIndex = i; return true; }
+      if (select.options[i].value === value) { select.selectedIndex = i; return; }
     }
-    return false;
+    var option = document.createElement("option");
+    option.textContent = value;
+    select.appendChild(option);
+    select.selectedIndex = select.options.length - 1;
   }
 
   function fromHash() {
