@@ -194,3 +194,50 @@ def test_the_step_summary_links_the_html_report(
     text = summary.read_text(encoding="utf-8")
     assert "report.html" in text
     assert "https://github.com/acme/triage/actions/runs/4242#artifacts" in text
+
+
+def test_a_case_carries_its_parse_detail_judge_reasoning_and_moderation_scores(
+    pytester: pytest.Pytester, simulator: Simulator, run_args: list[str]
+) -> None:
+    simulator.add_rule(
+        {"endpoint": "judge", "reply": json.dumps({"reasoning": "off <topic>", "score": 2})}
+    )
+    simulator.add_rule(
+        {"endpoint": "moderation", "contains": "hate", "flag": ["hate_and_discrimination"]}
+    )
+    simulator.add_rule({"endpoint": "chat", "match": "triage", "reply": '{"priority": 9}'})
+    pytester.makepyfile(
+        test_review="""
+        import pytest
+
+        SCHEMA = {"type": "object", "properties": {"priority": {"maximum": 5}}}
+
+        @pytest.mark.llm_metric("format")
+        def test_format(llm, llm_json):
+            llm_json(llm.chat("triage this"), schema=SCHEMA)
+
+        @pytest.mark.llm_judge("summaries", threshold=0.5)
+        def test_judged(llm_judge):
+            assert llm_judge.score("a summary") >= 1
+
+        @pytest.mark.llm_safety("toxicity")
+        def test_moderated(llm_moderation):
+            llm_moderation.assert_safe("I hate you")
+        """
+    )
+    pytester.runpytest(*run_args, "--llm-report=report.json", "--llm-html=report.html")
+
+    cases = {
+        case["nodeid"].rsplit("::", 1)[1]: case
+        for case in load(pytester.path / "report.json")["cases"]
+    }
+    assert (
+        "9" in cases["test_format"]["parse_detail"] and "5" in cases["test_format"]["parse_detail"]
+    )
+    assert cases["test_judged"]["judge_reasoning"] == ["off <topic>"]
+    scores = cases["test_moderated"]["moderation_scores"]
+    assert scores["hate_and_discrimination"] == pytest.approx(0.9)
+    html = (pytester.path / "report.html").read_text(encoding="utf-8")
+    assert "<dd>off &lt;topic&gt;</dd>" in html
+    assert "hate_and_discrimination 0.90" in html
+    assert "<dt>parse detail</dt>" in html
