@@ -158,8 +158,23 @@ def test_the_changes_section_renders_whatever_the_report_holds() -> None:
 def test_without_changes_there_is_no_changes_section() -> None:
     report, baseline = flipped_runs()
     report.pop("changes", None)
-
     assert 'id="changes"' not in html_report(report, baseline=baseline)
+    report["changes"] = None  # a report compared with no baseline
+    assert 'id="changes"' not in html_report(report, baseline=baseline)
+
+
+def test_the_changes_sentences_come_before_its_fields() -> None:
+    report, baseline = flipped_runs()
+    report["changes"] = {
+        "settings": [{"group": "intent", "setting": "threshold", "before": 0.9, "now": 0.6}],
+        "lines": ["group 'intent': threshold lowered from 0.90 to 0.60 <relaxed>"],
+    }
+    html = html_report(report, baseline=baseline)
+    changes = html[html.index('id="changes"') : html.index('id="groups"')]
+
+    sentence = changes.index("threshold lowered from 0.90 to 0.60 &lt;relaxed&gt;</li>")
+    assert sentence < changes.index("<details><summary>Every field</summary>")
+    assert "<td>threshold</td>" in changes
 
 
 def test_groups_show_rate_interval_threshold_and_baseline() -> None:

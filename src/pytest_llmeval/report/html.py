@@ -87,8 +87,9 @@ def _page(data: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> dict[s
         "reasons": [_visible(reason) for reason in _sequence(gate.get("reasons"))],
         "headline": _headline(run, totals),
         "warnings": [_visible(warning) for warning in _sequence(run.get("warnings"))],
-        "has_changes": "changes" in data,
+        "has_changes": data.get("changes") is not None,
         "changes": _node(data.get("changes")),
+        "change_lines": _change_lines(data.get("changes")),
         "groups": [_group_row(group) for group in groups],
         "baseline": _baseline_line(_mapping(data.get("baseline"))),
         "charts": _charts(data, groups),
@@ -461,6 +462,14 @@ def _cut(value: object, limit: int) -> str:
 
 
 # -- the generic rendering of a section the page does not know in detail ------------------------
+
+
+def _change_lines(changes: object) -> list[str]:
+    """The sentences a `changes` section says itself (its `lines`), shown before its fields."""
+    lines = _mapping(changes).get("lines")
+    if not isinstance(lines, list):
+        return []
+    return [_visible(line) for line in lines if isinstance(line, str)]
 
 
 def _node(value: object) -> dict[str, Any]:
