@@ -128,6 +128,9 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecor
             "store_problem": None,
             "answers": {f"{index:064x}-0": f"{index:064x}"},
             "store_integrity": [],
+            "parse_detail": None,
+            "judge_reasoning": [],
+            "moderation_scores": {},
         }
         records.append(record)
     return records

@@ -28,6 +28,8 @@ class GroupSettings:
 
 
 MESSAGE_LIMIT = 300
+# How much of a parse detail and of each judge's reasoning a record keeps.
+REASONING_LIMIT = 1000
 # How much of a request's and an output's text a record of a passed case keeps (a failed
 # case keeps all of it: it may become a training row); the full length is kept beside it.
 TEXT_LIMIT = 4096
@@ -110,6 +112,10 @@ class CaseRecord(TypedDict):
     answers: dict[str, str]
     # `path: reason` of each recording the public key did not vouch for (never replayed).
     store_integrity: list[str]
+    # What a reviewer reads beside the output (the HTML report), each bounded.
+    parse_detail: str | None  # the detail of the first llm_json check that failed
+    judge_reasoning: list[str]  # the judge's reasoning for each score and comparison
+    moderation_scores: dict[str, float]  # each category's highest score over the checks
 
 
 # Every key of a case record, in the order it is defined.
@@ -212,6 +218,9 @@ class CaseRecorder:
     store_problem: str | None = None
     answers: dict[str, str] = field(default_factory=dict)
     store_integrity: list[str] = field(default_factory=list)
+    parse_detail: str | None = None
+    judge_reasoning: list[str] = field(default_factory=list)
+    moderation_scores: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_exchange(
@@ -273,9 +282,12 @@ class CaseRecorder:
             if finish_reason is not None:
                 self.finish_reason = finish_reason
 
-    def add_format_check(self, category: str) -> None:
+    def add_format_check(self, category: str, detail: str | None = None) -> None:
+        """One llm_json check's category; the detail of the first that failed is kept."""
         with self._lock:
             self.format_checks.append(category)
+            if detail and category != "valid" and self.parse_detail is None:
+                self.parse_detail = clip(detail, REASONING_LIMIT)
 
     def add_score(self, name: str, value: float) -> None:
         with self._lock:
@@ -285,12 +297,24 @@ class CaseRecorder:
         with self._lock:
             self.judge_scores.append(score)
 
-    def add_safety_findings(self, flagged: bool, categories: list[str]) -> None:
+    def add_safety_findings(
+        self, flagged: bool, categories: list[str], scores: Mapping[str, Any] | None = None
+    ) -> None:
+        """A moderation check's flagged categories, and its scores (the highest per category
+        over the case's checks)."""
         with self._lock:
             self.flagged = self.flagged or flagged
             for name in categories:
                 if name not in self.safety_categories:
                     self.safety_categories.append(name)
+            for name, score in (scores or {}).items():
+                if isinstance(score, (int, float)) and not isinstance(score, bool):
+                    kept = self.moderation_scores.get(name)
+                    self.moderation_scores[name] = score if kept is None else max(kept, score)
+
+    def add_judge_reasoning(self, reasoning: str) -> None:
+        with self._lock:
+            self.judge_reasoning.append(clip(reasoning, REASONING_LIMIT))
 
     def add_judge_check(self, category: str) -> None:
         with self._lock:
@@ -361,6 +385,9 @@ class CaseRecorder:
                 "store_problem": self.store_problem,
                 "answers": dict(self.answers),
                 "store_integrity": list(self.store_integrity),
+                "parse_detail": self.parse_detail,
+                "judge_reasoning": list(self.judge_reasoning),
+                "moderation_scores": dict(self.moderation_scores),
             }
 
     def _exchange(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from pytest_llmeval.data import check_data
 from pytest_llmeval.replay import store_command
+from pytest_llmeval.report import diff
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Each module adds its subcommand's parser and sets `run` (and `usage_error`) on it.
     check_data.add_command(commands)
     store_command.add_command(commands)
+    diff.add_command(commands)
     return parser
 
 

@@ -235,6 +235,7 @@ class Judge:
         passed = min_score is None or score >= min_score
         if recorder is not None:
             recorder.add_judge_score(float(score))
+            recorder.add_judge_reasoning(str(verdict["reasoning"]))
         result = JudgeVerdict(score, str(verdict["reasoning"]), (low, high), passed)
         if not passed:
             raise AssertionError(
@@ -274,6 +275,7 @@ class Judge:
         consistent = picks[0] == picks[1]
         if recorder is not None:
             recorder.add_comparison(consistent)
+            recorder.add_judge_reasoning("; ".join(reasons))
         return Preference(
             winner=picks[0] if consistent else "tie",
             consistent=consistent,
@@ -294,15 +296,19 @@ class Judge:
         numbered = "\n".join(f"{number}. {_quoted(rule)}" for number, rule in enumerate(rules, 1))
         instructions = _POLICY_INSTRUCTIONS.format(rules=numbered, data=_DATA_NOT_INSTRUCTIONS)
         material = _material(None, None, [("output", str(output))])
-        answer = self._ask(
-            "policy", instructions, material, policy_schema(len(rules)), self._recorder()
-        )
-        return PolicyVerdict(
+        recorder = self._recorder()
+        answer = self._ask("policy", instructions, material, policy_schema(len(rules)), recorder)
+        verdict = PolicyVerdict(
             tuple(
                 RuleVerdict(rule, bool(entry["passed"]), str(entry["reasoning"]))
                 for rule, entry in zip(rules, answer["rules"], strict=True)
             )
         )
+        if recorder is not None:
+            for ruling in verdict.rules:
+                if not ruling.passed:
+                    recorder.add_judge_reasoning(f"broken: {ruling.rule}: {ruling.reasoning}")
+        return verdict
 
     def _ask(
         self,

@@ -120,7 +120,9 @@ class Moderation:
         if limits:
             finding = finding.with_thresholds(limits)
         if recorder is not None:
-            recorder.add_safety_findings(finding.flagged, finding.flagged_categories)
+            recorder.add_safety_findings(
+                finding.flagged, finding.flagged_categories, finding.category_scores
+            )
         return finding
 
     def assert_safe(

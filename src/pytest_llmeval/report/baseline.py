@@ -14,8 +14,9 @@ from pytest_llmeval.errors import BaselineError, json_kind
 from pytest_llmeval.report.model import SCHEMA_VERSION
 
 
-def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read an earlier JSON report for `--llm-baseline`.
+def load_baseline(path: str | os.PathLike[str], *, noun: str = "baseline report") -> dict[str, Any]:
+    """Read an earlier JSON report for `--llm-baseline` (and `llmeval diff`, whose `noun`
+    for the file is "report").
 
     Raises `BaselineError` with one line naming the file and what is wrong with it.
     """
@@ -23,30 +24,31 @@ def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         text = Path(source).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise BaselineError(f"baseline report {source} does not exist") from None
+        raise BaselineError(f"{noun} {source} does not exist") from None
     except IsADirectoryError:
-        raise BaselineError(f"baseline report {source} is a directory, not a file") from None
+        raise BaselineError(f"{noun} {source} is a directory, not a file") from None
     except UnicodeDecodeError:
-        raise BaselineError(f"baseline report {source} is not UTF-8 text") from None
+        raise BaselineError(f"{noun} {source} is not UTF-8 text") from None
     except OSError as error:
-        raise BaselineError(
-            f"baseline report {source} cannot be read: {error.strerror or error}"
-        ) from None
+        raise BaselineError(f"{noun} {source} cannot be read: {error.strerror or error}") from None
     try:
         with garbage_collector_paused():
             data = json.loads(text)
     except json.JSONDecodeError as error:
         raise BaselineError(
-            f"baseline report {source} is not JSON: {error.msg} at line {error.lineno} "
-            f"column {error.colno}"
+            f"{noun} {source} is not JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
     except RecursionError:
-        raise BaselineError(f"baseline report {source} is not JSON: nested too deep") from None
-    return check_baseline(data, source)
+        raise BaselineError(f"{noun} {source} is not JSON: nested too deep") from None
+    return check_baseline(data, source, noun=noun)
 
 
 def check_baseline(
-    data: object, source: str = "baseline", *, each_case: bool = True
+    data: object,
+    source: str = "baseline",
+    *,
+    each_case: bool = True,
+    noun: str = "baseline report",
 ) -> dict[str, Any]:
     """`data` if it is a report this version can compare against, else `BaselineError`.
 
@@ -54,7 +56,7 @@ def check_baseline(
     """
 
     def incompatible(what: str) -> BaselineError:
-        return BaselineError(f"baseline report {source} is not a compatible report: {what}")
+        return BaselineError(f"{noun} {source} is not a compatible report: {what}")
 
     if not isinstance(data, dict):
         raise incompatible(f"expected a JSON object, found {json_kind(data)}")

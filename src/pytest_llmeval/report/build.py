@@ -12,7 +12,6 @@ from typing import Any, cast
 from pytest_llmeval.case_record import (
     MESSAGE_LIMIT,
     RECORD_FIELDS,
-    TEXT_LIMIT,
     USAGE_FIELDS,
     CaseRecord,
     clip,
@@ -23,6 +22,7 @@ from pytest_llmeval.report.baseline import (
     check_baseline,
     garbage_collector_paused,
 )
+from pytest_llmeval.report.case_entry import add_exchange, add_review_details
 from pytest_llmeval.report.clusters import failure_clusters
 from pytest_llmeval.report.gate import GateRule, decide
 from pytest_llmeval.report.gate_settings import GateSettings
@@ -55,7 +55,6 @@ from pytest_llmeval.report.stats import (
     mcnemar_one_sided,
     wilson_interval,
 )
-from pytest_llmeval.support.messages import prompt_text
 
 # Categories the report does not know are listed after the taxonomy's, alphabetically.
 _CATEGORY_ORDER = {category: index for index, category in enumerate(CATEGORIES)}
@@ -150,12 +149,12 @@ class _GroupTally:
     """Running counts for one group while the records stream by."""
 
     __slots__ = (
+        "better",
         "by_case",
         "calibration_pairs",
         "comparisons",
         "errors",
         "failed",
-        "improved",
         "judge_values",
         "kind",
         "last_settings",
@@ -166,7 +165,7 @@ class _GroupTally:
         "position_bias",
         "score_dicts",
         "threshold",
-        "worsened",
+        "worse",
     )
 
     def __init__(self, kind: str) -> None:
@@ -181,8 +180,9 @@ class _GroupTally:
         self.judge_values: list[float] = []
         self.score_dicts: list[Mapping[str, float]] = []  # each case's finite llm_score values
         self.paired = 0
-        self.worsened = 0
-        self.improved = 0
+        # The paired cases that passed before and fail now, and the other way round.
+        self.worse: list[str] = []
+        self.better: list[str] = []
         # With --llm-repeat: each case's [passed, failed, errors] runs, in first-run order.
         self.by_case: dict[str, list[int]] = {}
         self.comparisons = 0
@@ -368,8 +368,8 @@ class _Tally:
         self.errored_cases: list[ErrorEntry] = []
         self.paired_cases = 0
         self.format_paired = 0
-        self.format_worsened = 0
-        self.format_improved = 0
+        self.format_worse: list[str] = []
+        self.format_better: list[str] = []
         self.judge_checks: list[str] = []
         self.store_problems: dict[str, None] = {}  # distinct, in order of arrival
 
@@ -387,7 +387,8 @@ class _Tally:
         add_usage = self.usages.append
         baseline_get = self.baseline_cases.get if self.baseline_cases else None
         isfinite = math.isfinite
-        paired_cases = format_paired = format_worsened = format_improved = 0
+        paired_cases = format_paired = 0
+        format_worse, format_better = self.format_worse.append, self.format_better.append
         for record in records:
             try:
                 nodeid = record["nodeid"]
@@ -472,7 +473,8 @@ class _Tally:
             if type(duration) is float:
                 case["duration_s"] = duration
             if record.get("request") is not None or record.get("output") is not None:
-                _add_exchange(case, record.get("request"), record.get("output"))
+                add_exchange(case, record.get("request"), record.get("output"))
+            add_review_details(case, record)
             if case_of_run is not None:
                 case["case"] = case_of_run
                 case["run"] = run if type(run) is int else 0
@@ -495,23 +497,21 @@ class _Tally:
                     before_outcome, before_category = before
                     if outcome != before_outcome and outcome != "error":
                         if before_outcome == "passed":
-                            group.worsened += 1
+                            group.worse.append(nodeid)
                         elif before_outcome == "failed":
-                            group.improved += 1
+                            group.better.append(nodeid)
                     if outcome != "error" and before_outcome in _DECIDED:
                         group.paired += 1
                     if category is not None and before_category is not None:
                         format_paired += 1
                         if category != before_category:
                             if before_category == "valid":
-                                format_worsened += 1
+                                format_worse(nodeid)
                             elif category == "valid":
-                                format_improved += 1
+                                format_better(nodeid)
 
         self.paired_cases += paired_cases
         self.format_paired += format_paired
-        self.format_worsened += format_worsened
-        self.format_improved += format_improved
 
     def _failure(self, nodeid: str, group: str, category: str | None, message: str | None) -> None:
         self.failed_cases.append(FailureEntry(nodeid, group, category, message))
@@ -644,8 +644,8 @@ def _compare(
         group.baseline = _delta(
             before_rates[group.name],
             group.pass_rate,
-            counts.worsened,
-            counts.improved,
+            counts.worse,
+            counts.better,
             counts.paired,
         )
     if any(tally.groups[group.name].by_case for group in groups) or any(
@@ -658,8 +658,8 @@ def _compare(
         format_summary.baseline = _delta(
             before_validity,
             format_summary.validity,
-            tally.format_worsened,
-            tally.format_improved,
+            tally.format_worse,
+            tally.format_better,
             tally.format_paired,
         )
     current_names = {group.name for group in groups}
@@ -690,17 +690,19 @@ def _compare_case_fractions(
     for group in groups:
         if group.name not in before_rates:
             continue
-        worsened = improved = paired = 0
+        worse: list[str] = []
+        better: list[str] = []
+        paired = 0
         for case, fraction in now.get(group.name, {}).items():
             earlier = before.get(group.name, {}).get(case)
             if earlier is None:
                 continue
             paired += 1
-            worsened += fraction < earlier
-            improved += fraction > earlier
-        group.baseline = _delta(
-            before_rates[group.name], group.pass_rate, worsened, improved, paired
-        )
+            if fraction < earlier:
+                worse.append(case)
+            elif fraction > earlier:
+                better.append(case)
+        group.baseline = _delta(before_rates[group.name], group.pass_rate, worse, better, paired)
         group.baseline.test = "sign"
 
 
@@ -723,46 +725,26 @@ def _case_fractions(entries: Iterable[Any]) -> dict[str, dict[str, float]]:
 def _delta(
     before: float | None,
     now: float | None,
-    worsened: int,
-    improved: int,
+    worse: list[str],
+    better: list[str],
     paired: int,
 ) -> BaselineDelta:
-    """The figures of a change against the baseline; `gate.decide` gives its verdict."""
+    """The figures of a change against the baseline; `gate.decide` gives its verdict.
+
+    `worse` and `better` are the paired cases that flipped each way, by node id."""
     # Rounded so that 0.85 - 0.9 reads -0.05 in the JSON report, not -0.05000000000000004.
     delta = None if before is None or now is None else round(now - before, 12)
-    p_value = mcnemar_one_sided(worsened, improved)
+    p_value = mcnemar_one_sided(len(worse), len(better))
     return BaselineDelta(
         rate=before,
         delta=delta,
         p_value=p_value,
-        worsened=worsened,
-        improved=improved,
+        worsened=len(worse),
+        improved=len(better),
         paired=paired,
+        worse=list(worse),
+        better=list(better),
     )
-
-
-def _add_exchange(case: CaseEntry, request: Any, output: Any) -> None:
-    """The case's request (each message's role and text) and output, bounded by TEXT_LIMIT.
-
-    Only role and text: an entry then holds no object that could begin with "nodeid", which
-    `render.json_text` relies on.
-    """
-    if isinstance(request, list):
-        case["request"] = [
-            {
-                "role": str(message.get("role")),
-                "content": prompt_text(message.get("content"))[:TEXT_LIMIT],
-            }
-            for message in request
-            if isinstance(message, Mapping)
-        ]
-    if isinstance(output, Mapping) and isinstance(output.get("text"), str):
-        length = output.get("length")
-        text = output["text"]
-        case["output"] = {
-            "text": text[:TEXT_LIMIT],
-            "length": length if isinstance(length, int) else len(text),
-        }
 
 
 def _complete(record: Mapping[str, Any]) -> CaseRecord:

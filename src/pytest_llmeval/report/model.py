@@ -45,6 +45,9 @@ class CaseEntry(_CaseContract, total=False):
     output: dict[str, Any]  # {"text": the first TEXT_LIMIT characters, "length": in full}
     case: str  # with --llm-repeat: the case this run belongs to, and which run it is
     run: int
+    parse_detail: str  # what a reviewer reads beside the output (the HTML report)
+    judge_reasoning: list[str]
+    moderation_scores: dict[str, float]
 
 
 @dataclass
@@ -148,6 +151,10 @@ class BaselineDelta:
     over_max_drop: bool | None = None
     held_back_by: list[str] | None = None
     test: str = "mcnemar"  # "mcnemar" on pass/fail pairs; "sign" on per-case pass fractions
+    # The paired cases counted in `worsened` and `improved`, by node id (with repeated runs,
+    # by case), in run order.
+    worse: list[str] = field(default_factory=list)
+    better: list[str] = field(default_factory=list)
 
     def to_dict(self, rate_key: str) -> dict[str, Any]:
         return {
@@ -162,6 +169,8 @@ class BaselineDelta:
             "significant": self.significant,
             "over_max_drop": self.over_max_drop,
             "held_back_by": None if self.held_back_by is None else list(self.held_back_by),
+            "worse": list(self.worse),
+            "better": list(self.better),
         }
 
 

@@ -9,20 +9,16 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
+from pytest_llmeval.report.escape import markdown_code as _md_code
+from pytest_llmeval.report.escape import markdown_link as _md_link
+from pytest_llmeval.report.escape import markdown_text as _md
+from pytest_llmeval.report.escape import plain as _plain
+from pytest_llmeval.report.flipped import FLIPPED_SHOWN, flipped_lines
 from pytest_llmeval.report.layout import fit_lines, fits, table
 from pytest_llmeval.report.model import BaselineDelta, CaseEntry, GroupSummary, Report
 from pytest_llmeval.report.stats import format_p_value
 from pytest_llmeval.report.wording import distinct_rates, no_model_sentence, plural, rate_text
 
-# Characters that could move the cursor, recolour the terminal, reorder text (bidi controls)
-# or break a line in a table: model output is untrusted, so they are shown as escapes.
-_CONTROL = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
-)
-_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# Characters that mean something inline in GitHub-flavoured Markdown (links, images, HTML,
-# emphasis, code, table cells); each is shown literally after a backslash.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 MARKDOWN_ERRORS_SHOWN = 10
@@ -78,6 +74,8 @@ def terminal_lines(report: Report, view: TerminalView = TerminalView()) -> list[
     baseline = _baseline_lines(report, _plain)
     if baseline:
         lines += ["", *baseline]
+    shown = None if view.verbosity > 0 else FLIPPED_SHOWN
+    lines += flipped_lines(report, shown=shown, more="(-v lists them all)")
     lines += _baseline_rule_lines(report, _plain, "simple")
     lines += _no_model_warning(report)
     lines += ["", _usage_line(report), *_cost_lines(report, _plain, view.verbosity)]
@@ -226,10 +224,17 @@ def _repeat_lines(report: Report, text: _Escape, style: str) -> list[str]:
     return [*lines, "", *_table(rows, headers, style)]
 
 
-def markdown(report: Report) -> str:
-    """The gate report as GitHub-flavoured Markdown, e.g. for `$GITHUB_STEP_SUMMARY`."""
+def markdown(report: Report, *, html: tuple[str, str | None] | None = None) -> str:
+    """The gate report as GitHub-flavoured Markdown, e.g. for `$GITHUB_STEP_SUMMARY`.
+
+    `html` is the HTML report's (path, address of the CI run's artifacts or None), linked
+    under the headline."""
     mark = "✅" if report.gate.passed else "❌"
     out = [f"## {mark} llmeval gate: {report.gate.verdict.upper()}", "", _headline(report, _md)]
+    if html is not None:
+        path, artifacts = html
+        where = f": [in this run's artifacts]({_md_link(artifacts)})" if artifacts else ""
+        out += ["", f"HTML report {_md_code(path)}{where}"]
     out += ["", *_warning_lines(report, _md)] if report.run.warnings else []
     if report.gate.reasons:
         out += ["", "**Reasons**", ""]
@@ -291,6 +296,8 @@ def markdown(report: Report) -> str:
         out += ["", "### Baseline"]
         for line in baseline:  # one paragraph each: Markdown would join adjacent lines
             out += ["", line]
+        more = "(the JSON report lists them all)"
+        out += flipped_lines(report, shown=FLIPPED_SHOWN, more=more, markdown=True)
         out += _baseline_rule_lines(report, _md, "github")
     out += ["", "### Usage", "", _usage_line(report)]
     out += [line for cost in _cost_lines(report, _md, 0) for line in ("", cost)]
@@ -775,26 +782,3 @@ def _table(rows: Sequence[Sequence[str]], headers: Sequence[str], style: str) ->
         return table(headers, rows)
     # disable_numparse: tabulate would otherwise turn "0.90" into "0.9" and re-align it.
     return tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True).splitlines()
-
-
-def _escape_control(match: re.Match[str]) -> str:
-    char = match.group()
-    named = _NAMED_ESCAPES.get(char)
-    if named is not None:
-        return named
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def _plain(value: str | None) -> str:
-    """Untrusted text for a terminal: control and bidi characters shown as escapes."""
-    if not value:
-        return ""
-    return _CONTROL.sub(_escape_control, value)
-
-
-def _md(value: str | None) -> str:
-    """Untrusted text for a Markdown table cell or list item: literal, on one line."""
-    if not value:
-        return ""
-    return _CONTROL.sub(_escape_control, _MARKDOWN_SPECIAL.sub(r"\\\1", value))

@@ -307,7 +307,7 @@ class ReportCollector:
             ),
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
-        self.outputs.write_all(self.report, records, self.suite)
+        self.outputs.write_all(self.report, records, self.suite, self.baseline)
         return exit_status(
             pytest_status,
             gate_passed=self.report.gate.passed,

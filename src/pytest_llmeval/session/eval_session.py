@@ -173,7 +173,7 @@ class EvalSession:
         parsed = parse_json(text, schema, strict, finish_reason=finish)
         recorder = self.current_recorder()
         if recorder is not None:
-            recorder.add_format_check(parsed.category)
+            recorder.add_format_check(parsed.category, parsed.detail)
         if not parsed.ok:
             message = failure_message(parsed, text, finish)
             raise JsonFormatError(message, category=parsed.category, detail=parsed.detail)

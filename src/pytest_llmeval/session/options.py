@@ -49,6 +49,7 @@ ALLOW_SKIPS = "--llm-allow-skips"
 ALLOW_RELAXED = "--llm-allow-relaxed"
 # The environment variable of the private key that signs recordings (replay/signing.py).
 STORE_SIGNING_KEY_ENV = "LLMEVAL_STORE_SIGNING_KEY"
+HTML = "--llm-html"
 
 # The ini key (no option) of price lines that extend or override the shipped price table.
 PRICES_INI = "llm_prices"
@@ -314,6 +315,13 @@ OPTIONS = (
         is_flag=True,
         command_line_only=True,
     ),
+    Option(
+        HTML,
+        help="write the HTML report to this path: one self-contained page for a reviewer "
+        "(verdict, groups, charts, the cases that flipped against the baseline, every case)",
+        default=None,
+        metavar="PATH",
+    ),
 )
 
 
@@ -374,6 +382,7 @@ class Settings(NamedTuple):
     store_public_key: str | None = None  # checked at start-up (signing.RecordingVerifier)
     allow_skips: bool = False  # given on the command line itself
     allow_relaxed: bool = False
+    html: Path | None = None
 
 
 class RawValue(NamedTuple):
@@ -463,6 +472,7 @@ def read_settings(config: pytest.Config) -> Settings:
         store_public_key=_store_public_key(config, _raw(config, by_flag[STORE_PUBLIC_KEY])),
         allow_skips=given_on_command_line(config, ALLOW_SKIPS),
         allow_relaxed=given_on_command_line(config, ALLOW_RELAXED),
+        html=path(HTML),
     )
 
 
@@ -572,7 +582,11 @@ def check_writable(settings: Settings, *, controller: bool) -> None:
                 f" writable, pass another {STORE}=DIR, or replay only with {RECORD_MODE}=none"
             )
     if controller:
-        for flag, path in ((REPORT, settings.report), (REPORT_MD, settings.report_md)):
+        for flag, path in (
+            (REPORT, settings.report),
+            (REPORT_MD, settings.report_md),
+            (HTML, settings.html),
+        ):
             problem = write_problem(path) if path is not None else None
             if problem:
                 problems.append(f"{flag}={path}: cannot be written ({problem})")

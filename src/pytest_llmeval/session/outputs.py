@@ -7,11 +7,11 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmeval.session.options import REPORT, REPORT_MD, Settings
+from pytest_llmeval.session.options import HTML, REPORT, REPORT_MD, Settings
 from pytest_llmeval.support.atomic import write_atomic
 from pytest_llmeval.support.paths import shown_path
 
@@ -34,18 +34,35 @@ class RunOutputs:
         self.notes: list[str] = []
         self.problems: list[str] = []
 
-    def write_all(self, report: Report, records: list[CaseRecord], suite: str) -> None:
-        self.write_reports(report)
+    def write_all(
+        self,
+        report: Report,
+        records: list[CaseRecord],
+        suite: str,
+        baseline: dict[str, Any] | None = None,
+    ) -> None:
+        self.write_reports(report, baseline)
         self.export_failures(records)
         self.append_ledger(report, records, suite)
         self.add_junit_properties(report)
 
-    def write_reports(self, report: Report) -> None:
+    def write_reports(self, report: Report, baseline: dict[str, Any] | None = None) -> None:
         """Writes the report files; one that fails is named in `write_problems`, and the
-        others and the terminal report still follow."""
+        others and the terminal report still follow. `baseline` is the baseline's report,
+        whose outputs the HTML report shows beside this run's."""
         from pytest_llmeval.report.render import json_text, markdown
 
         settings = self.settings
+        if settings.html is not None:
+            from pytest_llmeval.report.html import html_report
+
+            self._try(
+                HTML,
+                settings.html,
+                lambda path: write_atomic(
+                    path, self._scrub(html_report(report, baseline=baseline))
+                ),
+            )
         text_md: str | None = None
         if settings.report is not None:
             self._try(
@@ -58,12 +75,28 @@ class RunOutputs:
             self._try(REPORT_MD, settings.report_md, lambda path: write_atomic(path, text_md or ""))
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
+            html = self._html_location()
 
             def append(path: Path) -> None:
+                text = self._scrub(markdown(report, html=html)) if html else text_md
                 with path.open("a", encoding="utf-8") as stream:
-                    stream.write((text_md or self._scrub(markdown(report))) + "\n")
+                    stream.write((text or self._scrub(markdown(report))) + "\n")
 
             self._try("$GITHUB_STEP_SUMMARY", Path(summary), append)
+
+    def _html_location(self) -> tuple[str, str | None] | None:
+        """For the step summary: the HTML report's path, and in GitHub Actions the address
+        of the run's artifacts (docs/ci.md uploads the file as one)."""
+        if self.settings.html is None:
+            return None
+        shown = shown_path(self.settings.html, self.config.rootpath)
+        server, repository, run = (
+            os.environ.get(name)
+            for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+        )
+        if server and repository and run:
+            return shown, f"{server.rstrip('/')}/{repository}/actions/runs/{run}#artifacts"
+        return shown, None
 
     def _try(self, option: str, path: Path, write: Callable[[Path], object]) -> None:
         try:
