@@ -105,6 +105,8 @@ class CaseRecord(TypedDict):
     models: list[str]  # every model id the case called, in first-call order
     # Set when the answer reached the test but the store could not record it.
     store_problem: str | None
+    # --llm-shard: the case's place among the eval cases collected before the split.
+    shard_order: int | None
 
 
 # Every key of a case record, in the order it is defined.
@@ -201,6 +203,7 @@ class CaseRecorder:
     dataset: str | None = None
     models: list[str] = field(default_factory=list)
     store_problem: str | None = None
+    shard_order: int | None = None  # --llm-shard: the case's place before the split
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_exchange(
@@ -344,6 +347,7 @@ class CaseRecorder:
                 "models": list(self.models),
                 # The answer reached the test, but the store could not record it.
                 "store_problem": self.store_problem,
+                "shard_order": self.shard_order,
             }
 
     def _exchange(

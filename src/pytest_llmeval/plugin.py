@@ -166,8 +166,14 @@ class KeyScrubber:
         return report
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect: a shard splits what they left
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     hypothesis_profile.apply_to_model_tests(items)
+    settings = config.stash[OPTIONS_KEY]
+    if settings.shard is not None:
+        from pytest_llmeval.session.shard import split
+
+        config.stash[CENSUS_KEY].suite = split(config, items, settings.shard, settings.repeat)
 
 
 @pytest.hookimpl(trylast=True)  # after the parametrize markers: the run's id comes last

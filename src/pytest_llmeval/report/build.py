@@ -48,6 +48,7 @@ from pytest_llmeval.report.model import (
     UsageSummary,
 )
 from pytest_llmeval.report.pricing import PriceTable, estimate, tokens_by_model
+from pytest_llmeval.report.shard_records import attach_records
 from pytest_llmeval.report.stats import (
     case_mean_interval,
     cohen_kappa,
@@ -77,6 +78,7 @@ def build_report(
     interrupted: bool = False,
     data: DataSummary | None = None,
     prices: PriceTable | None = None,
+    keep_records: bool = False,
 ) -> Report:
     """The report of `records`: every figure, then every verdict by `gate.decide`.
 
@@ -84,7 +86,8 @@ def build_report(
     in the report. `extra_rules` run after the built-in gate rules. With `interrupted`, the
     report covers the cases that finished and the gate fails for that reason. `data` is the
     run against its training data (`--llm-train-data`), read by the collector. With `prices`,
-    the usage carries the estimated cost of every model's tokens.
+    the usage carries the estimated cost of every model's tokens. With `keep_records` (a
+    sharded run), each case entry also carries what `llmeval merge` needs of its record.
     """
     records = records if isinstance(records, Sequence) else list(records)
     baseline_cases: dict[str, tuple[str, str | None]] = {}
@@ -95,6 +98,8 @@ def build_report(
             baseline_cases = baseline_case_index(baseline, source)
         tally = _Tally(baseline_cases)
         tally.add_all(records)
+        if keep_records:
+            attach_records(tally.cases, records)
 
     groups = [tally.groups[name].summary(name) for name in sorted(tally.groups)]
     format_summary = tally.format_summary(settings)

@@ -44,6 +44,7 @@ class CaseEntry(_CaseContract, total=False):
     output: dict[str, Any]  # {"text": the first TEXT_LIMIT characters, "length": in full}
     case: str  # with --llm-repeat: the case this run belongs to, and which run it is
     run: int
+    record: dict[str, Any]  # --llm-shard: the rest of the case's record, for `llmeval merge`
 
 
 @dataclass
@@ -70,6 +71,12 @@ class RunInfo:
     stop_reason: str | None = None  # why they did not run, e.g. "stopped after ..., -x"
     skipped_no_model: int = 0  # eval cases skipped because no model under test was set
     model_required: bool = False  # CI is set or the record mode is none: those skips block
+    # Big runs: --llm-shard's {"index", "count"} and the suite it split (`report.merge`),
+    # --llm-batch's job (`calls.batch.BatchSummary`), and `llmeval merge`'s shards and problems.
+    shard: dict[str, int] | None = None
+    suite: dict[str, Any] | None = None
+    batch: dict[str, Any] | None = None
+    merged: dict[str, Any] | None = None
 
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
@@ -91,7 +98,13 @@ class RunInfo:
             "stop_reason": self.stop_reason,
             "skipped_no_model": self.skipped_no_model,
             "model_required": self.model_required,
+            "shard": None if self.shard is None else dict(self.shard),
+            "batch": None if self.batch is None else dict(self.batch),
         }
+        if self.suite is not None:
+            fixed["suite"] = dict(self.suite)
+        if self.merged is not None:
+            fixed["merged"] = dict(self.merged)
         return {**{key: value for key, value in self.extra.items() if key not in fixed}, **fixed}
 
 

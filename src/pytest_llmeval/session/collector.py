@@ -15,6 +15,7 @@ from pytest_llmeval.errors import BaselineError
 from pytest_llmeval.improvement import LAST_PASSED
 from pytest_llmeval.replay.record_mode import RecordMode
 from pytest_llmeval.session.census import (
+    BATCH_WORKEROUTPUT_KEY,
     CASE_ATTRIBUTE,
     WORKEROUTPUT_KEY,
     EvalCensus,
@@ -93,6 +94,7 @@ class ReportCollector:
         self.skipped_no_model = 0
         self.stop = StopEvidence(maxfail=int(config.getoption("maxfail", 0) or 0))
         self._warning: str | None = None
+        self.batch: dict[str, Any] | None = None  # --llm-batch: `run.batch`
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -107,10 +109,20 @@ class ReportCollector:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        self.census.merge(getattr(node, "workeroutput", {}).get(WORKEROUTPUT_KEY), self._collection)
+        output = getattr(node, "workeroutput", {})
+        self.census.merge(output.get(WORKEROUTPUT_KEY), self._collection)
+        self.add_batch(output.get(BATCH_WORKEROUTPUT_KEY))
         if error and error != "keyboard-interrupt":  # that one is an interrupt, not a crash
             worker = getattr(getattr(node, "gateway", None), "id", "worker")
             self.stop.crashed_workers.append(f"{worker}: {error}")
+
+    def add_batch(self, summary: object) -> None:
+        """`--llm-batch`'s summary, from this process or a worker: the one that sent the job
+        (under xdist the other workers found its answers recorded and sent none)."""
+        if isinstance(summary, dict) and (
+            self.batch is None or (summary.get("requests") or 0) > (self.batch.get("requests") or 0)
+        ):
+            self.batch = dict(summary)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         error = excinfo.value
@@ -267,6 +279,9 @@ class ReportCollector:
             stop_reason=self.stop.reason() if not_run else None,
             skipped_no_model=self.skipped_no_model,
             model_required=required,
+            shard=None if settings.shard is None else _shard_dict(settings.shard),
+            suite=self.census.suite,
+            batch=self.batch,
         )
         extra = [
             rule for rules in config.hook.pytest_llmeval_gate_rules(config=config) for rule in rules
@@ -285,6 +300,7 @@ class ReportCollector:
             interrupted=pytest_status == pytest.ExitCode.INTERRUPTED,
             data=self._training_data(records),
             prices=settings.prices if settings.prices is not None else shipped_table(),
+            keep_records=settings.shard is not None,
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
         self.outputs.write_all(self.report, records, self.suite)
@@ -319,6 +335,11 @@ class ReportCollector:
         view = TerminalView(width, verbosity, colour) if colour else TerminalView(width, verbosity)
         lines = [self._scrub(line) for line in terminal_lines(self.report, view)]
         return lines + [self._scrub(note) for note in self.outputs.notes]
+
+
+def _shard_dict(shard: tuple[int, int]) -> dict[str, int]:
+    """`run.shard` of `--llm-shard=K/N`: `{"index": K, "count": N}`."""
+    return {"index": shard[0], "count": shard[1]}
 
 
 def _no_cards(model_id: str) -> Mapping[str, Any]:

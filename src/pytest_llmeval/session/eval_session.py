@@ -12,6 +12,7 @@ from pytest_llmeval.errors import JsonFormatError, LLMAPIError, printable
 from pytest_llmeval.replay.samples import SampleCounter
 from pytest_llmeval.session.markers import (
     SETTINGS_KEY,
+    SHARD_ORDER_KEY,
     CaseSettings,
     MarkerError,
     case_settings,
@@ -118,6 +119,7 @@ class EvalSession:
                 recorder.case_nodeid = case_nodeid(item.nodeid, run, runs)
             case = case_of(item)
             recorder.human_score = case.human_score if case is not None else None
+            recorder.shard_order = item.stash.get(SHARD_ORDER_KEY, None)
         return recorder
 
     def current_recorder(self) -> CaseRecorder | None:

@@ -44,6 +44,7 @@ LEDGER = "--llm-ledger"
 EXPORT_FAILURES = "--llm-export-failures"
 ALPHA = "--llm-alpha"
 REPEAT = "--llm-repeat"
+SHARD = "--llm-shard"
 
 # The ini key (no option) of price lines that extend or override the shipped price table.
 PRICES_INI = "llm_prices"
@@ -123,6 +124,20 @@ def server_url(text: str) -> str:
     url = text.rstrip("/")
     # The SDK's paths start with /v1; a URL copied from an OpenAI-style client often ends in it.
     return url.removesuffix("/v1") if url.endswith("/v1") else url
+
+
+def shard(text: str) -> tuple[int, int]:
+    """`K/N` as (K, N): the K-th of N shards, K counted from 1."""
+    index_text, slash, count_text = text.strip().partition("/")
+    try:
+        if not slash:
+            raise ValueError
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise OptionError("is not K/N, e.g. 2/3 for the second of three shards") from None
+    if count < 1 or not 1 <= index <= count:
+        raise OptionError("is not a shard: K must be within 1..N, e.g. 1/3, 2/3, 3/3") from None
+    return index, count
 
 
 def model_id(text: str) -> str:
@@ -283,6 +298,13 @@ OPTIONS = (
         default="1",
         metavar="N",
     ),
+    Option(
+        SHARD,
+        help="run the K-th of N shards of the eval cases (a stable split by case id; the "
+        "others are deselected); merge the shards' reports with `llmeval merge`",
+        default=None,
+        metavar="K/N",
+    ),
 )
 
 
@@ -339,6 +361,7 @@ class Settings(NamedTuple):
     baseline_from_ledger: bool  # --llm-baseline=ledger:last-passed
     prices: PriceTable | None  # None: the shipped table, as is
     repeat: int = 1
+    shard: tuple[int, int] | None = None  # --llm-shard=K/N as (K, N)
 
 
 class RawValue(NamedTuple):
@@ -401,6 +424,8 @@ def read_settings(config: pytest.Config) -> Settings:
     )
     strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
     from_ledger = _raw(config, by_flag[BASELINE]).text == LAST_PASSED
+    strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
+    from_ledger = _raw(config, by_flag[BASELINE]).text == LAST_PASSED
     ledger_off = (_raw(config, by_flag[LEDGER]).text or "").strip().lower() == "none"
     return Settings(
         model=get(MODEL, model_id),
@@ -424,6 +449,7 @@ def read_settings(config: pytest.Config) -> Settings:
         export_failures=path(EXPORT_FAILURES),
         baseline_from_ledger=from_ledger,
         repeat=required(REPEAT, positive_int),
+        shard=get(SHARD, shard),
         prices=price_table(config),
     )
 
