@@ -107,3 +107,75 @@ def test_a_bad_shard_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--llm-shard=4/3")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--llm-shard='4/3'*K must be within 1..N*"])
+
+
+def test_a_batch_fills_the_store_through_one_job_and_replays_offline(
+    pytester: pytest.Pytester, answering: Simulator
+) -> None:
+    count = 200
+    write_suite(pytester, count)
+    args = [*simulator_args(answering), "--llm-ledger=none", "-k", "not plain_eval"]
+
+    batched = pytester.runpytest(*args, "--llm-batch", "--llm-report=batch.json")
+
+    assert batched.ret == 0
+    assert answering.count("/v1/batch/jobs") == 1
+    assert answering.count("/v1/chat/completions") == 0  # every reply came from the job
+    batch = report_of(pytester, "batch.json")["run"]["batch"]
+    assert batch["requests"] == count and batch["succeeded"] == count and batch["failed"] == 0
+    assert isinstance(batch["job_id"], str) and batch["seconds"] >= 0
+    batched.stdout.fnmatch_lines([f"*batch job * SUCCESS: {count}/{count} done, 0 failed*"])
+
+    answering.stop()  # offline: nothing left to answer a miss
+    replayed = pytester.runpytest(*args, "--llm-record-mode=none", "--llm-report=replay.json")
+    assert replayed.ret == 0
+    usage = report_of(pytester, "replay.json")["usage"]
+    assert usage["store_hits"] == count and usage["store_misses"] == 0
+
+
+def test_a_failed_batch_line_is_an_infrastructure_error_of_its_case_only(
+    pytester: pytest.Pytester, simulator: Simulator
+) -> None:
+    simulator.add_rule({"match": "ticket 5$", "status": 500})
+    simulator.add_rule({"match": "ticket", "reply": "answer"})
+    write_suite(pytester, 8)
+    args = [*simulator_args(simulator), "--llm-ledger=none", "-k", "not plain_eval"]
+
+    result = pytester.runpytest(*args, "--llm-batch", "--llm-report=batch.json")
+
+    report = report_of(pytester, "batch.json")
+    errored = [case for case in report["cases"] if case["outcome"] == "error"]
+    assert [case["nodeid"].rsplit("[", 1)[1] for case in errored] == ["t5]"]
+    assert errored[0]["error_type"] == "LLMAPIError" and "batch" in errored[0]["message"]
+    assert report["errors"]["infrastructure"] == 1
+    assert report["run"]["batch"]["failed"] == 1 and report["run"]["batch"]["succeeded"] == 7
+    assert simulator.count("/v1/chat/completions") == 0  # the failed case was not sent live
+    assert result.ret == 1
+
+
+def test_a_failed_batch_job_names_its_state(
+    pytester: pytest.Pytester, answering: Simulator
+) -> None:
+    answering.set_batch_faults(status="FAILED")
+    write_suite(pytester, 4)
+    args = [*simulator_args(answering), "--llm-ledger=none", "-k", "not plain_eval"]
+
+    result = pytester.runpytest(*args, "--llm-batch", "--llm-report=batch.json")
+
+    report = report_of(pytester, "batch.json")
+    assert report["run"]["batch"]["status"] == "FAILED"
+    assert report["errors"]["infrastructure"] == 4
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*ended FAILED*"])
+
+
+def test_batch_under_xdist_sends_one_job(pytester: pytest.Pytester, answering: Simulator) -> None:
+    write_suite(pytester, 12)
+    args = [*simulator_args(answering), "--llm-ledger=none", "-k", "not plain_eval", "-n", "2"]
+
+    result = pytester.runpytest(*args, "--llm-batch", "--llm-report=batch.json")
+
+    assert result.ret == 0
+    assert answering.count("/v1/batch/jobs") == 1
+    assert answering.count("/v1/chat/completions") == 0
+    assert report_of(pytester, "batch.json")["run"]["batch"]["succeeded"] == 12

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,7 +20,7 @@ from pytest_llmeval.session.markers import (
     is_eval_case,
 )
 from pytest_llmeval.session.options import NO_MODEL, Settings, settings_of_endpoint
-from pytest_llmeval.session.prefetch import Prefetcher, case_of
+from pytest_llmeval.session.prefetch import Prefetcher, case_of, request_of
 from pytest_llmeval.session.repeat import case_nodeid, run_index
 from pytest_llmeval.support.messages import to_messages
 
@@ -67,6 +68,36 @@ class EvalSession:
                 self.endpoint, self.recorder, self.config, window=self.settings.concurrency * 4
             )
         return self._prefetcher
+
+    def run_batch(self, items: list[pytest.Item], progress: Callable[[str], None] | None) -> Any:
+        """`--llm-batch`: the first request of every dataset case in `items` through one batch
+        job, its answers recorded; returns `run.batch` (a dict). A request the batch could not
+        answer is its case's infrastructure error (`Prefetcher.batch_failures`)."""
+        from pytest_llmeval.calls.batch import BatchInterrupted, BatchRequest, BatchRunner, run_once
+        from pytest_llmeval.calls.request_body import chat_store_request
+
+        model = self.settings.model
+        assert model is not None
+        lines = []
+        for item in items:
+            found = request_of(item) if "llm_reply" in getattr(item, "fixturenames", ()) else None
+            request = chat_store_request(model, *found) if found is not None else None
+            if request is not None:
+                run = run_index(item)
+                sample = run if run is not None and run < self.settings.repeat else 0
+                lines.append(BatchRequest(request, sample))
+        runner = BatchRunner(self.endpoint, progress=progress)
+        workerinput = getattr(self.config, "workerinput", None)
+        run_id = workerinput.get("testrunuid") if isinstance(workerinput, dict) else None
+        lock = self.settings.store / ".llmeval-batch.lock"
+        try:
+            outcome = run_once(
+                lock, run_id, lambda: runner.run(lines, model, self.settings.batch_job)
+            )
+        except BatchInterrupted as error:
+            pytest.exit(f"llmeval: {error}", returncode=pytest.ExitCode.INTERRUPTED)
+        self.prefetcher.batch_failures = outcome.failed
+        return outcome.summary.to_dict()
 
     def model_card(self, model_id: str) -> dict[str, Any]:
         """The JSON of a model's card, read once and recorded in the store."""

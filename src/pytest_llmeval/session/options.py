@@ -45,6 +45,8 @@ EXPORT_FAILURES = "--llm-export-failures"
 ALPHA = "--llm-alpha"
 REPEAT = "--llm-repeat"
 SHARD = "--llm-shard"
+BATCH = "--llm-batch"
+BATCH_JOB = "--llm-batch-job"
 
 # The ini key (no option) of price lines that extend or override the shipped price table.
 PRICES_INI = "llm_prices"
@@ -138,6 +140,12 @@ def shard(text: str) -> tuple[int, int]:
     if count < 1 or not 1 <= index <= count:
         raise OptionError("is not a shard: K must be within 1..N, e.g. 1/3, 2/3, 3/3") from None
     return index, count
+
+
+def batch_job(text: str) -> str:
+    if not text.strip() or any(c.isspace() for c in text):
+        raise OptionError("is not a batch job id (the id the job's first run printed)")
+    return text
 
 
 def model_id(text: str) -> str:
@@ -305,6 +313,20 @@ OPTIONS = (
         default=None,
         metavar="K/N",
     ),
+    Option(
+        BATCH,
+        help="answer the first request of every selected dataset case through one Mistral "
+        "batch job (half price), record the answers, then run the tests replaying them",
+        default=None,
+        is_flag=True,
+    ),
+    Option(
+        BATCH_JOB,
+        help="with --llm-batch: wait for this existing batch job (after Ctrl-C or a lost "
+        "runner) instead of creating one",
+        default=None,
+        metavar="ID",
+    ),
 )
 
 
@@ -362,6 +384,8 @@ class Settings(NamedTuple):
     prices: PriceTable | None  # None: the shipped table, as is
     repeat: int = 1
     shard: tuple[int, int] | None = None  # --llm-shard=K/N as (K, N)
+    batch: bool = False  # --llm-batch (implied by --llm-batch-job)
+    batch_job: str | None = None
 
 
 class RawValue(NamedTuple):
@@ -424,8 +448,13 @@ def read_settings(config: pytest.Config) -> Settings:
     )
     strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
     from_ledger = _raw(config, by_flag[BASELINE]).text == LAST_PASSED
-    strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
-    from_ledger = _raw(config, by_flag[BASELINE]).text == LAST_PASSED
+    batch = bool(config.getoption(by_flag[BATCH].ini) or config.getini(by_flag[BATCH].ini))
+    job = get(BATCH_JOB, batch_job)
+    if (batch or job is not None) and mode is RecordMode.NONE:
+        raise pytest.UsageError(
+            f"{BATCH} records the batch's answers, which {RECORD_MODE}=none does not: pass"
+            f" {RECORD_MODE}=new_episodes (or all)"
+        )
     ledger_off = (_raw(config, by_flag[LEDGER]).text or "").strip().lower() == "none"
     return Settings(
         model=get(MODEL, model_id),
@@ -450,6 +479,8 @@ def read_settings(config: pytest.Config) -> Settings:
         baseline_from_ledger=from_ledger,
         repeat=required(REPEAT, positive_int),
         shard=get(SHARD, shard),
+        batch=batch or job is not None,
+        batch_job=job,
         prices=price_table(config),
     )
 
