@@ -20,7 +20,7 @@ from pytest_llmeval.session.markers import (
     is_eval_case,
 )
 from pytest_llmeval.session.options import NO_MODEL, Settings, settings_of_endpoint
-from pytest_llmeval.session.prefetch import Prefetcher, case_of, request_of
+from pytest_llmeval.session.prefetch import REPLY_KEY, Prefetcher, case_of, request_of
 from pytest_llmeval.session.repeat import case_nodeid, run_index
 from pytest_llmeval.support.messages import to_messages
 
@@ -167,7 +167,13 @@ class EvalSession:
             self.prefetcher.start(item, nextitem)
 
     def finish_item(self) -> None:
-        self.current = None
+        """After a case's protocol: its record rides on its report, so what it was made from
+        (the recorder, the prefetched reply) goes, and a session holds each case once."""
+        item, self.current = self.current, None
+        if item is not None:
+            _forget(item.stash, RECORDER_KEY)
+            _forget(item.stash, REPLY_KEY)
+            _forget(item.stash, SETUP_DURATION_KEY)
 
     def reply_for(self, item: pytest.Item) -> Reply:
         if not self.settings.model:
@@ -273,6 +279,11 @@ class EvalSession:
         call.excinfo.traceback = call.excinfo.traceback[:1]
         error = call.excinfo.value
         return f"{type(error).__name__}: {printable(_message(error))}"
+
+
+def _forget(stash: pytest.Stash, key: pytest.StashKey[Any]) -> None:
+    if key in stash:
+        del stash[key]
 
 
 def _message(error: BaseException) -> str:
