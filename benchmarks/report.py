@@ -131,6 +131,7 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecor
             "parse_detail": None,
             "judge_reasoning": [],
             "moderation_scores": {},
+            "shard_order": None,
         }
         records.append(record)
     return records

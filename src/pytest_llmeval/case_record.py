@@ -116,6 +116,8 @@ class CaseRecord(TypedDict):
     parse_detail: str | None  # the detail of the first llm_json check that failed
     judge_reasoning: list[str]  # the judge's reasoning for each score and comparison
     moderation_scores: dict[str, float]  # each category's highest score over the checks
+    # --llm-shard: the case's place among the eval cases collected before the split.
+    shard_order: int | None
 
 
 # Every key of a case record, in the order it is defined.
@@ -221,6 +223,7 @@ class CaseRecorder:
     parse_detail: str | None = None
     judge_reasoning: list[str] = field(default_factory=list)
     moderation_scores: dict[str, float] = field(default_factory=dict)
+    shard_order: int | None = None  # --llm-shard: the case's place before the split
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_exchange(
@@ -388,6 +391,7 @@ class CaseRecorder:
                 "parse_detail": self.parse_detail,
                 "judge_reasoning": list(self.judge_reasoning),
                 "moderation_scores": dict(self.moderation_scores),
+                "shard_order": self.shard_order,
             }
 
     def _exchange(

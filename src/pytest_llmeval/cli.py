@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pytest_llmeval.data import check_data
 from pytest_llmeval.replay import store_command
 from pytest_llmeval.report import diff
+from pytest_llmeval.report import merge_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_data.add_command(commands)
     store_command.add_command(commands)
     diff.add_command(commands)
+    merge_command.add_command(commands)
     return parser
 
 

@@ -14,7 +14,12 @@ import pytest
 from pytest_llmeval import hookspec
 from pytest_llmeval.errors import dataset_error_line
 from pytest_llmeval.session import hypothesis_profile, repeat
-from pytest_llmeval.session.census import CASE_ATTRIBUTE, WORKEROUTPUT_KEY, EvalCensus
+from pytest_llmeval.session.census import (
+    BATCH_WORKEROUTPUT_KEY,
+    CASE_ATTRIBUTE,
+    WORKEROUTPUT_KEY,
+    EvalCensus,
+)
 from pytest_llmeval.session.collector import COLLECTOR_NAME, ReportCollector
 from pytest_llmeval.session.markers import MARKER_HELP, SETTINGS_KEY, is_eval_case
 from pytest_llmeval.session.options import (
@@ -168,8 +173,14 @@ class KeyScrubber:
         return report
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect: a shard splits what they left
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     hypothesis_profile.apply_to_model_tests(items)
+    settings = config.stash[OPTIONS_KEY]
+    if settings.shard is not None:
+        from pytest_llmeval.session.shard import split
+
+        config.stash[CENSUS_KEY].suite = split(config, items, settings.shard, settings.repeat)
 
 
 @pytest.hookimpl(trylast=True)  # after the parametrize markers: the run's id comes last
@@ -194,6 +205,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if isinstance(workeroutput, dict):
         workeroutput[WORKEROUTPUT_KEY] = census.to_message(flags)
+    settings = config.stash[OPTIONS_KEY]
+    if settings.batch and settings.model and any(flags) and not config.option.collectonly:
+        _run_batch(session, workeroutput)
+
+
+def _run_batch(session: pytest.Session, workeroutput: object) -> None:
+    """`--llm-batch`, before the first test: progress lines in the terminal (none with -q or
+    on an xdist worker), `run.batch` to the collector or, from a worker, to the controller."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    quiet = config.get_verbosity() < 0 or isinstance(workeroutput, dict)
+    progress = None if reporter is None or quiet else reporter.write_line
+    summary = _session(config).run_batch(session.items, progress)
+    if isinstance(workeroutput, dict):
+        workeroutput[BATCH_WORKEROUTPUT_KEY] = summary
+    collector = config.pluginmanager.get_plugin(COLLECTOR_NAME)
+    if isinstance(collector, ReportCollector):
+        collector.add_batch(summary)
 
 
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:

@@ -49,6 +49,7 @@ from pytest_llmeval.report.model import (
 )
 from pytest_llmeval.report.pricing import PriceTable, estimate, tokens_by_model
 from pytest_llmeval.report.review import ChangeInputs, add_store_facts
+from pytest_llmeval.report.shard_records import attach_records
 from pytest_llmeval.report.stats import (
     case_mean_interval,
     cohen_kappa,
@@ -78,6 +79,7 @@ def build_report(
     data: DataSummary | None = None,
     prices: PriceTable | None = None,
     changes: ChangeInputs | None = None,
+    keep_records: bool = False,
 ) -> Report:
     """The report of `records`: every figure, then every verdict by `gate.decide`.
 
@@ -87,6 +89,8 @@ def build_report(
     run against its training data (`--llm-train-data`), read by the collector. With `prices`,
     the usage carries the estimated cost of every model's tokens. `changes`: what the
     `changes` against the baseline need beyond the records (review.add_store_facts).
+    the usage carries the estimated cost of every model's tokens. With `keep_records` (a
+    sharded run), each case entry also carries what `llmeval merge` needs of its record.
     """
     records = records if isinstance(records, Sequence) else list(records)
     baseline_cases: dict[str, tuple[str, str | None]] = {}
@@ -97,6 +101,8 @@ def build_report(
             baseline_cases = baseline_case_index(baseline, source)
         tally = _Tally(baseline_cases)
         tally.add_all(records)
+        if keep_records:
+            attach_records(tally.cases, records)
 
     groups = [tally.groups[name].summary(name) for name in sorted(tally.groups)]
     format_summary = tally.format_summary(settings)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from pytest_llmeval.report.gate_settings import GateSettings
-from pytest_llmeval.report.model import BaselineDelta, GateResult, GroupSummary, Report
+from pytest_llmeval.report.model import BaselineDelta, GateResult, GroupSummary, Report, RunInfo
 from pytest_llmeval.report.stats import format_p_value
 from pytest_llmeval.report.wording import distinct_rates, no_model_sentence, plural, two_decimals
 
@@ -142,20 +142,28 @@ class InterruptedRule:
 
 class IncompleteRunRule:
     """Every selected eval case ran: an early stop (-x, --maxfail, pytest.exit, a crashed
-    xdist worker) leaves the cases after it unknown. Deselected cases (-k, -m) do not count."""
+    xdist worker) leaves the cases after it unknown. Deselected cases (-k, -m) do not count.
+    A merge of shards (`llmeval merge`) is incomplete when a shard is missing, given twice or
+    of another run (`shard_reasons`)."""
 
     name = "incomplete_run"
 
     def check(self, report: Report) -> list[str]:
         run = report.run
         if not run.not_run:
-            return []
+            return shard_reasons(run)
         if run.eval_cases is not None:
             counted = f"{run.not_run} of {plural(run.eval_cases, 'eval case')}"
         else:
             counted = plural(run.not_run, "eval case")
         why = run.stop_reason or "the session ended before they ran"
-        return [f"incomplete run: {counted} did not run ({why})"]
+        return [f"incomplete run: {counted} did not run ({why})", *shard_reasons(run)]
+
+
+def shard_reasons(run: RunInfo) -> list[str]:
+    """What the merge found wrong with the shards it was given, one reason each."""
+    problems = (run.merged or {}).get("problems") or ()
+    return [f"incomplete run: {problem}" for problem in problems]
 
 
 class NoModelRule:

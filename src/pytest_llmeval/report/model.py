@@ -48,6 +48,7 @@ class CaseEntry(_CaseContract, total=False):
     parse_detail: str  # what a reviewer reads beside the output (the HTML report)
     judge_reasoning: list[str]
     moderation_scores: dict[str, float]
+    record: dict[str, Any]  # --llm-shard: the rest of the case's record, for `llmeval merge`
 
 
 @dataclass
@@ -77,6 +78,12 @@ class RunInfo:
     # The key id of `llm_store_public_key` every replayed recording was checked against,
     # None when none was (`changes` says when a pull request removes or replaces it).
     store_key: str | None = None
+    # Big runs: --llm-shard's {"index", "count"} and the suite it split (`report.merge`),
+    # --llm-batch's job (`calls.batch.BatchSummary`), and `llmeval merge`'s shards and problems.
+    shard: dict[str, int] | None = None
+    suite: dict[str, Any] | None = None
+    batch: dict[str, Any] | None = None
+    merged: dict[str, Any] | None = None
 
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
@@ -99,7 +106,13 @@ class RunInfo:
             "skipped_no_model": self.skipped_no_model,
             "model_required": self.model_required,
             "store_key": self.store_key,
+            "shard": None if self.shard is None else dict(self.shard),
+            "batch": None if self.batch is None else dict(self.batch),
         }
+        if self.suite is not None:
+            fixed["suite"] = dict(self.suite)
+        if self.merged is not None:
+            fixed["merged"] = dict(self.merged)
         return {**{key: value for key, value in self.extra.items() if key not in fixed}, **fixed}
 
 

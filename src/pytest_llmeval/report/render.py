@@ -324,11 +324,9 @@ def json_text(report: Report) -> str:
     else:
         parts.append('  "cases": []')
     text = "{\n" + ",\n".join(parts) + "\n}\n"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # Lone surrogates (from broken model output) cannot be UTF-8; as JSON escapes they
-        # still read back as the same string.
+    # Lone surrogates (from broken model output) cannot be UTF-8; as JSON escapes they still
+    # read back as the same string. Searched for, not encoded: no copy of a big report.
+    if _LONE_SURROGATE.search(text) is not None:
         text = _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     return text
 

@@ -8,6 +8,8 @@ from typing import Any
 
 # The key of an xdist worker's census in its `workeroutput`.
 WORKEROUTPUT_KEY = "llmeval_census"
+# The key of an xdist worker's `--llm-batch` summary (`run.batch`) in its `workeroutput`.
+BATCH_WORKEROUTPUT_KEY = "llmeval_batch"
 # The test report attribute a case record rides on, so xdist carries it to the controller,
 # which accounts the case by it.
 CASE_ATTRIBUTE = "llmeval_case"
@@ -24,6 +26,8 @@ class EvalCensus:
 
     selected: list[str] | None = None
     deselected: int = 0
+    # --llm-shard: the suite the shard was split from (`run.suite`, session/shard.py).
+    suite: dict[str, Any] | None = None
 
     def collected(self, nodeids: Sequence[str], is_eval: Sequence[bool]) -> None:
         self.selected = [nodeid for nodeid, flag in zip(nodeids, is_eval, strict=True) if flag]
@@ -34,7 +38,11 @@ class EvalCensus:
         Every worker collects the same items in the same order (xdist checks it), so
         positions are enough, and ranges keep 100,000 cases a few numbers long.
         """
-        return {"ranges": position_ranges(is_eval), "deselected": self.deselected}
+        return {
+            "ranges": position_ranges(is_eval),
+            "deselected": self.deselected,
+            "suite": self.suite,
+        }
 
     def merge(self, message: object, collection: Sequence[str]) -> None:
         """Take a worker's census (the first that arrives; they are all the same)."""
@@ -49,6 +57,8 @@ class EvalCensus:
         self.selected = selected
         deselected = message.get("deselected")
         self.deselected = deselected if isinstance(deselected, int) else 0
+        suite = message.get("suite")
+        self.suite = suite if isinstance(suite, dict) else None
 
     def not_run(self, accounted: Iterable[str] | set[str]) -> int:
         """How many selected eval cases never reported an outcome or a skip."""

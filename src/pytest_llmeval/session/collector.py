@@ -15,6 +15,7 @@ from pytest_llmeval.errors import BaselineError
 from pytest_llmeval.improvement import LAST_PASSED
 from pytest_llmeval.replay.record_mode import RecordMode
 from pytest_llmeval.session.census import (
+    BATCH_WORKEROUTPUT_KEY,
     CASE_ATTRIBUTE,
     WORKEROUTPUT_KEY,
     EvalCensus,
@@ -96,6 +97,7 @@ class ReportCollector:
         self.not_run_cases: dict[str, str] = {}
         self.stop = StopEvidence(maxfail=int(config.getoption("maxfail", 0) or 0))
         self._warning: str | None = None
+        self.batch: dict[str, Any] | None = None  # --llm-batch: `run.batch`
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -110,10 +112,20 @@ class ReportCollector:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        self.census.merge(getattr(node, "workeroutput", {}).get(WORKEROUTPUT_KEY), self._collection)
+        output = getattr(node, "workeroutput", {})
+        self.census.merge(output.get(WORKEROUTPUT_KEY), self._collection)
+        self.add_batch(output.get(BATCH_WORKEROUTPUT_KEY))
         if error and error != "keyboard-interrupt":  # that one is an interrupt, not a crash
             worker = getattr(getattr(node, "gateway", None), "id", "worker")
             self.stop.crashed_workers.append(f"{worker}: {error}")
+
+    def add_batch(self, summary: object) -> None:
+        """`--llm-batch`'s summary, from this process or a worker: the one that sent the job
+        (under xdist the other workers found its answers recorded and sent none)."""
+        if isinstance(summary, dict) and (
+            self.batch is None or (summary.get("requests") or 0) > (self.batch.get("requests") or 0)
+        ):
+            self.batch = dict(summary)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         error = excinfo.value
@@ -279,6 +291,9 @@ class ReportCollector:
             skipped_no_model=self.skipped_no_model,
             model_required=required,
             store_key=_store_key_id(settings.store_public_key),
+            shard=None if settings.shard is None else _shard_dict(settings.shard),
+            suite=self.census.suite,
+            batch=self.batch,
         )
         extra = [
             rule for rules in config.hook.pytest_llmeval_gate_rules(config=config) for rule in rules
@@ -305,6 +320,7 @@ class ReportCollector:
                     allow_relaxed=settings.allow_relaxed,
                 ),
             ),
+            keep_records=settings.shard is not None,
         )
         config.hook.pytest_llmeval_report(config=config, report=self.report)
         self.outputs.write_all(self.report, records, self.suite, self.baseline)
@@ -347,6 +363,9 @@ def _store_key_id(public_key: str | None) -> str | None:
     from pytest_llmeval.replay.signing import public_key_id
 
     return public_key_id(public_key)
+def _shard_dict(shard: tuple[int, int]) -> dict[str, int]:
+    """`run.shard` of `--llm-shard=K/N`: `{"index": K, "count": N}`."""
+    return {"index": shard[0], "count": shard[1]}
 
 
 def _no_cards(model_id: str) -> Mapping[str, Any]:

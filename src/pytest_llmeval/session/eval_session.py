@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -12,13 +13,14 @@ from pytest_llmeval.errors import JsonFormatError, LLMAPIError, printable
 from pytest_llmeval.replay.samples import SampleCounter
 from pytest_llmeval.session.markers import (
     SETTINGS_KEY,
+    SHARD_ORDER_KEY,
     CaseSettings,
     MarkerError,
     case_settings,
     is_eval_case,
 )
 from pytest_llmeval.session.options import NO_MODEL, Settings, settings_of_endpoint
-from pytest_llmeval.session.prefetch import Prefetcher, case_of
+from pytest_llmeval.session.prefetch import REPLY_KEY, Prefetcher, case_of, request_of
 from pytest_llmeval.session.repeat import case_nodeid, run_index
 from pytest_llmeval.support.messages import to_messages
 
@@ -66,6 +68,36 @@ class EvalSession:
                 self.endpoint, self.recorder, self.config, window=self.settings.concurrency * 4
             )
         return self._prefetcher
+
+    def run_batch(self, items: list[pytest.Item], progress: Callable[[str], None] | None) -> Any:
+        """`--llm-batch`: the first request of every dataset case in `items` through one batch
+        job, its answers recorded; returns `run.batch` (a dict). A request the batch could not
+        answer is its case's infrastructure error (`Prefetcher.batch_failures`)."""
+        from pytest_llmeval.calls.batch import BatchInterrupted, BatchRequest, BatchRunner, run_once
+        from pytest_llmeval.calls.request_body import chat_store_request
+
+        model = self.settings.model
+        assert model is not None
+        lines = []
+        for item in items:
+            found = request_of(item) if "llm_reply" in getattr(item, "fixturenames", ()) else None
+            request = chat_store_request(model, *found) if found is not None else None
+            if request is not None:
+                run = run_index(item)
+                sample = run if run is not None and run < self.settings.repeat else 0
+                lines.append(BatchRequest(request, sample))
+        runner = BatchRunner(self.endpoint, progress=progress)
+        workerinput = getattr(self.config, "workerinput", None)
+        run_id = workerinput.get("testrunuid") if isinstance(workerinput, dict) else None
+        lock = self.settings.store / ".llmeval-batch.lock"
+        try:
+            outcome = run_once(
+                lock, run_id, lambda: runner.run(lines, model, self.settings.batch_job)
+            )
+        except BatchInterrupted as error:
+            pytest.exit(f"llmeval: {error}", returncode=pytest.ExitCode.INTERRUPTED)
+        self.prefetcher.batch_failures = outcome.failed
+        return outcome.summary.to_dict()
 
     def model_card(self, model_id: str) -> dict[str, Any]:
         """The JSON of a model's card, read once and recorded in the store."""
@@ -118,6 +150,7 @@ class EvalSession:
                 recorder.case_nodeid = case_nodeid(item.nodeid, run, runs)
             case = case_of(item)
             recorder.human_score = case.human_score if case is not None else None
+            recorder.shard_order = item.stash.get(SHARD_ORDER_KEY, None)
         return recorder
 
     def current_recorder(self) -> CaseRecorder | None:
@@ -134,7 +167,13 @@ class EvalSession:
             self.prefetcher.start(item, nextitem)
 
     def finish_item(self) -> None:
-        self.current = None
+        """After a case's protocol: its record rides on its report, so what it was made from
+        (the recorder, the prefetched reply) goes, and a session holds each case once."""
+        item, self.current = self.current, None
+        if item is not None:
+            _forget(item.stash, RECORDER_KEY)
+            _forget(item.stash, REPLY_KEY)
+            _forget(item.stash, SETUP_DURATION_KEY)
 
     def reply_for(self, item: pytest.Item) -> Reply:
         if not self.settings.model:
@@ -240,6 +279,11 @@ class EvalSession:
         call.excinfo.traceback = call.excinfo.traceback[:1]
         error = call.excinfo.value
         return f"{type(error).__name__}: {printable(_message(error))}"
+
+
+def _forget(stash: pytest.Stash, key: pytest.StashKey[Any]) -> None:
+    if key in stash:
+        del stash[key]
 
 
 def _message(error: BaseException) -> str:

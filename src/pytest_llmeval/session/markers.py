@@ -118,6 +118,9 @@ class CaseSettings:
 
 
 SETTINGS_KEY = pytest.StashKey[CaseSettings]()
+# --llm-shard: an eval case's place among the eval cases collected before the split, which
+# `llmeval merge` lists the shards' cases by (session/shard.py sets it).
+SHARD_ORDER_KEY = pytest.StashKey[int]()
 """An eval case's `CaseSettings`, stashed on its item at collection."""
 
 

@@ -50,6 +50,9 @@ ALLOW_RELAXED = "--llm-allow-relaxed"
 # The environment variable of the private key that signs recordings (replay/signing.py).
 STORE_SIGNING_KEY_ENV = "LLMEVAL_STORE_SIGNING_KEY"
 HTML = "--llm-html"
+SHARD = "--llm-shard"
+BATCH = "--llm-batch"
+BATCH_JOB = "--llm-batch-job"
 
 # The ini key (no option) of price lines that extend or override the shipped price table.
 PRICES_INI = "llm_prices"
@@ -129,6 +132,26 @@ def server_url(text: str) -> str:
     url = text.rstrip("/")
     # The SDK's paths start with /v1; a URL copied from an OpenAI-style client often ends in it.
     return url.removesuffix("/v1") if url.endswith("/v1") else url
+
+
+def shard(text: str) -> tuple[int, int]:
+    """`K/N` as (K, N): the K-th of N shards, K counted from 1."""
+    index_text, slash, count_text = text.strip().partition("/")
+    try:
+        if not slash:
+            raise ValueError
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise OptionError("is not K/N, e.g. 2/3 for the second of three shards") from None
+    if count < 1 or not 1 <= index <= count:
+        raise OptionError("is not a shard: K must be within 1..N, e.g. 1/3, 2/3, 3/3") from None
+    return index, count
+
+
+def batch_job(text: str) -> str:
+    if not text.strip() or any(c.isspace() for c in text):
+        raise OptionError("is not a batch job id (the id the job's first run printed)")
+    return text
 
 
 def model_id(text: str) -> str:
@@ -322,6 +345,27 @@ OPTIONS = (
         default=None,
         metavar="PATH",
     ),
+    Option(
+        SHARD,
+        help="run the K-th of N shards of the eval cases (a stable split by case id; the "
+        "others are deselected); merge the shards' reports with `llmeval merge`",
+        default=None,
+        metavar="K/N",
+    ),
+    Option(
+        BATCH,
+        help="answer the first request of every selected dataset case through one Mistral "
+        "batch job (half price), record the answers, then run the tests replaying them",
+        default=None,
+        is_flag=True,
+    ),
+    Option(
+        BATCH_JOB,
+        help="with --llm-batch: wait for this existing batch job (after Ctrl-C or a lost "
+        "runner) instead of creating one",
+        default=None,
+        metavar="ID",
+    ),
 )
 
 
@@ -383,6 +427,9 @@ class Settings(NamedTuple):
     allow_skips: bool = False  # given on the command line itself
     allow_relaxed: bool = False
     html: Path | None = None
+    shard: tuple[int, int] | None = None  # --llm-shard=K/N as (K, N)
+    batch: bool = False  # --llm-batch (implied by --llm-batch-job)
+    batch_job: str | None = None
 
 
 class RawValue(NamedTuple):
@@ -445,6 +492,13 @@ def read_settings(config: pytest.Config) -> Settings:
     )
     strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
     from_ledger = _raw(config, by_flag[BASELINE]).text == LAST_PASSED
+    batch = bool(config.getoption(by_flag[BATCH].ini) or config.getini(by_flag[BATCH].ini))
+    job = get(BATCH_JOB, batch_job)
+    if (batch or job is not None) and mode is RecordMode.NONE:
+        raise pytest.UsageError(
+            f"{BATCH} records the batch's answers, which {RECORD_MODE}=none does not: pass"
+            f" {RECORD_MODE}=new_episodes (or all)"
+        )
     ledger_off = (_raw(config, by_flag[LEDGER]).text or "").strip().lower() == "none"
     return Settings(
         model=get(MODEL, model_id),
@@ -468,6 +522,9 @@ def read_settings(config: pytest.Config) -> Settings:
         export_failures=path(EXPORT_FAILURES),
         baseline_from_ledger=from_ledger,
         repeat=required(REPEAT, positive_int),
+        shard=get(SHARD, shard),
+        batch=batch or job is not None,
+        batch_job=job,
         prices=price_table(config),
         store_public_key=_store_public_key(config, _raw(config, by_flag[STORE_PUBLIC_KEY])),
         allow_skips=given_on_command_line(config, ALLOW_SKIPS),

@@ -10,6 +10,7 @@ import pytest
 
 from pytest_llmeval.case_record import CaseRecorder
 from pytest_llmeval.data.datasets import Case
+from pytest_llmeval.errors import LLMAPIError
 from pytest_llmeval.session.markers import SETTINGS_KEY
 from pytest_llmeval.support.messages import to_messages
 
@@ -50,6 +51,19 @@ def xdist_pending(config: pytest.Config) -> list[Any] | None:
         return []
 
 
+def request_of(item: pytest.Item) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    """The messages and parameters of a dataset case's request; None without a case."""
+    case = case_of(item)
+    settings = item.stash.get(SETTINGS_KEY, None)
+    if case is None or settings is None:
+        return None
+    params = dict(settings.params)
+    if "tools" in case.meta and "tools" not in params:
+        # A function-calling sample's tools are part of its request, as in fine-tuning.
+        params["tools"] = case.meta["tools"]
+    return to_messages(case.messages, settings.system), params
+
+
 class Prefetcher:
     """Keeps the replies of the next `window` dataset cases in flight while tests run in order.
 
@@ -71,6 +85,8 @@ class Prefetcher:
         self._window = window
         self._order: dict[str, int] = {}
         self._looked_ahead = 0  # items before this index were prefetched already
+        # --llm-batch: why the batch did not answer a request, by its key (`digest-sample`).
+        self.batch_failures: dict[str, str] = {}
 
     def start(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         """Prefetches from `item` on, before its setup."""
@@ -87,17 +103,18 @@ class Prefetcher:
 
     def submit(self, item: pytest.Item) -> concurrent.futures.Future[Reply] | None:
         """Reads the item's recorded reply, or sends its request; None without a case."""
-        case = case_of(item)
-        settings = item.stash.get(SETTINGS_KEY, None)
-        if case is None or settings is None:
+        found = request_of(item)
+        if found is None:
             return None
-        messages = to_messages(case.messages, settings.system)
-        params = dict(settings.params)
-        if "tools" in case.meta and "tools" not in params:
-            # A function-calling sample's tools are part of its request, as in fine-tuning.
-            params["tools"] = case.meta["tools"]
+        messages, params = found
         recorder = self._recorder(item)
         future: concurrent.futures.Future[Reply]
+        failure = self._batch_failure(messages, params, recorder) if self.batch_failures else None
+        if failure is not None:  # its batch line failed: not sent again, live or otherwise
+            future = concurrent.futures.Future()
+            future.set_exception(failure)
+            item.stash[REPLY_KEY] = future
+            return future
         try:
             # A recorded reply is read here and now: cheaper than a trip to the loop thread.
             reply = self._endpoint.replayed_chat(messages, params, recorder=recorder)
@@ -110,6 +127,27 @@ class Prefetcher:
             future = self._endpoint.submit_chat(messages, params, recorder=recorder)
         item.stash[REPLY_KEY] = future
         return future
+
+    def _batch_failure(
+        self, messages: list[dict[str, Any]], params: dict[str, Any], recorder: CaseRecorder | None
+    ) -> LLMAPIError | None:
+        """The infrastructure error of a request whose batch line failed, else None."""
+        from pytest_llmeval.calls.request_body import CHAT_PATH, chat_store_request
+        from pytest_llmeval.replay.keys import recording_name
+
+        model = self._endpoint.settings.model
+        request = chat_store_request(model, messages, params) if model else None
+        if request is None:
+            return None
+        sample = recorder.run if recorder is not None and recorder.run is not None else 0
+        problem = self.batch_failures.get(recording_name(request, sample))
+        if problem is None:
+            return None
+        return LLMAPIError(
+            f"{CHAT_PATH} (model {model}): {problem} (--llm-batch)",
+            endpoint=CHAT_PATH,
+            model=model,
+        )
 
     def _upcoming(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[pytest.Item]:
         items: Sequence[pytest.Item] = item.session.items

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from pytest_llmeval.simulator.answers import DROP, Answer, error_answer, missing_field
+from pytest_llmeval.simulator.batch_jobs import BatchFaults, SimulatedJob, ended_job
 from pytest_llmeval.simulator.catalog import BASE_MODELS, MODELS_CREATED, base_card, model_card
 from pytest_llmeval.simulator.files import StoredFile, batch_line, file_json, parse_multipart
 from pytest_llmeval.simulator.loopback import LoopbackServer
@@ -97,7 +98,8 @@ class Simulator:
         self._in_flight = 0
         self._max_in_flight = 0
         self._files: dict[str, StoredFile] = {}
-        self._jobs: dict[str, dict[str, Any]] = {}
+        self._jobs: dict[str, SimulatedJob] = {}
+        self._batch_faults = BatchFaults()
         self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -210,6 +212,13 @@ class Simulator:
         with self._lock:
             self._faults = given.over(dataclasses.replace(self._faults, **removed))
 
+    def set_batch_faults(self, **faults: Any) -> None:
+        """Change how batch jobs behave (`batch_jobs.BatchFaults`): `duration_s=2` makes every
+        job take two seconds, QUEUED and then RUNNING; `status="FAILED"` ends new jobs so.
+        Lines fail through the rules: a rule's `status` fails each batch line it matches."""
+        with self._lock:
+            self._batch_faults = dataclasses.replace(self._batch_faults, **faults)
+
     def set_model_card(self, model_id: str, **fields: Any) -> None:
         """Serve `model_id`'s card with these fields over the catalog's (`name`, `aliases`,
         `deprecation`, `deprecation_replacement_model`, `root`, ...)."""
@@ -297,12 +306,10 @@ class Simulator:
         if route == ("POST", "v1", "batch", "jobs"):
             return self._create_batch(request)
         if route == ("GET", "v1", "batch", "jobs"):
-            with self._lock:
-                jobs = list(self._jobs.values())
+            jobs = self._job_views()
             return Answer(200, {"object": "list", "data": jobs, "total": len(jobs)})
         if len(route) == 5 and route[:4] == ("GET", "v1", "batch", "jobs"):
-            with self._lock:
-                job = self._jobs.get(route[4])
+            job = next((view for view in self._job_views() if view["id"] == route[4]), None)
             return (
                 Answer(200, job) if job else error_answer(404, f"Batch job not found: {route[4]}")
             )
@@ -556,17 +563,20 @@ class Simulator:
         job_id = str(uuid.uuid4())
         started = int(time.time())
         lines: list[str] = []
-        succeeded = 0
+        failures: list[str] = []
         for number, (custom_id, line_body) in enumerate(items):
             reply = self._batch_answer(endpoint, body.get("model"), line_body, request)
-            succeeded += reply.status == 200
             record = {
                 "id": f"batch-{job_id}-{number}",
                 "custom_id": custom_id,
                 "response": {"status_code": reply.status, "body": reply.payload},
                 "error": None,
             }
-            lines.append(json.dumps(record))
+            if reply.status != 200:
+                message = reply.payload.get("message") if isinstance(reply.payload, dict) else None
+                record["error"] = {"message": message or f"HTTP {reply.status}", "code": None}
+            (lines if reply.status == 200 else failures).append(json.dumps(record))
+        succeeded = len(lines)
         output = self._store_file(
             f"{job_id}.jsonl",
             "batch",
@@ -574,6 +584,15 @@ class Simulator:
             "batch_result",
             "mistral",
         )
+        errors = None
+        if failures:
+            errors = self._store_file(
+                f"{job_id}-errors.jsonl",
+                "batch",
+                "".join(f"{line}\n" for line in failures).encode(),
+                "batch_error",
+                "mistral",
+            )
         job = {
             "id": job_id,
             "object": "batch",
@@ -583,7 +602,7 @@ class Simulator:
             "model": body.get("model"),
             "agent_id": None,
             "output_file": output.id,
-            "error_file": None,
+            "error_file": errors.id if errors is not None else None,
             "errors": [],
             "status": "SUCCESS",
             "created_at": started,
@@ -595,8 +614,16 @@ class Simulator:
             "completed_at": int(time.time()),
         }
         with self._lock:
-            self._jobs[job_id] = job
-        return Answer(200, job)
+            faults = self._batch_faults
+            simulated = self._jobs[job_id] = SimulatedJob(ended_job(job, faults), time.monotonic())
+        return Answer(200, simulated.view(time.monotonic(), faults.duration_s))
+
+    def _job_views(self) -> list[dict[str, Any]]:
+        """Every batch job as it is now (a slow job moves on as time passes)."""
+        with self._lock:
+            jobs, duration = list(self._jobs.values()), self._batch_faults.duration_s
+        now = time.monotonic()
+        return [job.view(now, duration) for job in jobs]
 
     def _batch_answer(
         self, endpoint: str, model: object, line_body: object, job_request: SimRequest
@@ -620,7 +647,15 @@ class Simulator:
         key = _request_key(endpoint, line_body, b"")
         if request.endpoint == "moderation":
             return self._moderation(request, key, apply_faults=False)
-        return _chat_problem(line_body) or self._chat(request, key, apply_faults=False)
+        problem = _chat_problem(line_body)
+        if problem is not None:
+            return problem
+        # A rule's `status` fails the batch lines it matches; delays and retries do not apply.
+        rule = self._pick_rule(request, Conversation.from_messages(line_body["messages"]))
+        status = rule.faults.status if rule is not None else None
+        if status is not None:
+            return error_answer(status, f"Simulated failure: HTTP {status}")
+        return self._chat(request, key, apply_faults=False)
 
 
 # --- pure helpers ----------------------------------------------------------------------------
