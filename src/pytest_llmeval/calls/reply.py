@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval.calls.tool_calls import ToolCall
 from pytest_llmeval.support.messages import content_text
 
 if TYPE_CHECKING:
@@ -25,13 +26,25 @@ class Usage:
 
 @dataclass(frozen=True)
 class Reply:
-    """The model's answer to one chat request. `str(reply)` is its text."""
+    """The model's answer to one chat request. `str(reply)` is its text.
+
+    `tool_calls` are the functions it asked to run (arguments as the raw text it wrote).
+    A streamed reply (`stream=True`) also has its `events` (each the `data` of one
+    server-sent event, as a dict) and `time_to_first_token_s`: from the request to the
+    first event holding text or a tool call (0.0 on a replay, as `latency_s` is); both
+    are empty and None without streaming. `offered_tools` are the tools the request sent,
+    by name, each its `parameters` schema: what `llm_json.tool_call` checks a call against.
+    """
 
     text: str
     finish_reason: str | None
     usage: Usage
     latency_s: float
     model: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    time_to_first_token_s: float | None = None
+    events: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    offered_tools: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __str__(self) -> str:
         return self.text
