@@ -156,11 +156,13 @@ def test_tool_calls_a_conversation_and_a_stream_give_the_expected_report_live_an
         "-p",
         "no:cacheprovider",
     ]
-    status_offline, replayed = run(pytester, *offline_args)
-    assert status_offline == 1
-    assert essentials(replayed) == summary
-    # A replay times nothing: its calls took no model's time.
-    assert replayed["latency"]["timed_calls"] == 0 and replayed["latency"]["ttft_p50_s"] is None
+    for workers in ([], ["-n", "2"]):  # the same verdict whoever runs which case
+        status_offline, replayed = run(pytester, *offline_args, *workers)
+        assert status_offline == 1
+        assert essentials(replayed) == summary
+        # A replay times nothing: its calls took no model's time.
+        assert replayed["latency"]["timed_calls"] == 0
+        assert replayed["latency"]["ttft_p50_s"] is None
 
 
 def test_a_streamed_request_is_recorded_apart_from_the_same_request_unstreamed(
