@@ -75,9 +75,9 @@ def read_chat_body(body: Any, model: str) -> Reply | None:
 
     Accepts only the plain shape: the fields the SDK's `ChatCompletionResponse` requires,
     with their types, one choice whose message is text (a string, null, or text chunks) and
-    tool calls of the plain shape (`_tool_calls`). For such a body the SDK's models give the same reply (a test checks this);
-    anything else, however slightly unusual, returns None and goes through the SDK, which
-    answers it or rejects it as it always does.
+    tool calls of the plain shape (`_tool_calls`). For such a body the SDK's models give the
+    same reply (a test checks this); anything else, however slightly unusual, returns None
+    and goes through the SDK, which answers it or rejects it as it always does.
     """
     if not isinstance(body, dict):
         return None
