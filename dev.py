@@ -31,6 +31,7 @@ DEMO_SUITES = (
     ("ticket_triage", "the fine-tuned triage model over its base model?", "promote"),
     ("summaries", "a small fine-tuned model instead of Mistral Large?", "promote"),
     ("safety_redteam", "the help assistant in front of customers?", "block"),
+    ("travel_tools", "the travel assistant's function calling?", "promote"),
 )
 
 

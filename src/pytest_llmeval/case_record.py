@@ -45,6 +45,7 @@ class CaseUsage(TypedDict):
     latency_s: float
     store_hits: int
     store_misses: int
+    streamed: int  # chat calls made with stream=True (the model under test's)
     # Model id (as the reply names it) -> [prompt tokens, completion tokens]: the model under
     # test and the judge priced apart (`pricing.estimate`).
     by_model: dict[str, list[int]]
@@ -55,6 +56,14 @@ class CaseSafety(TypedDict):
 
     flagged: bool
     categories: list[str]
+
+
+class CaseTimings(TypedDict):
+    """How long the model under test took, call by call: only calls answered live are timed
+    (a replay took no model's time), so a replayed case has none."""
+
+    latency_s: list[float]  # each chat call, request to whole answer
+    first_token_s: list[float]  # each streamed chat call, request to its first token
 
 
 class CaseOutput(TypedDict):
@@ -84,6 +93,7 @@ class CaseRecord(TypedDict):
     judge_scores: list[float]  # each llm_judge.score() result
     safety: CaseSafety
     usage: CaseUsage
+    timings: CaseTimings | None  # None when no call was timed (every one replayed)
     threshold: float | None  # the group's settings from its marker
     min_score: float | None
     max_unsafe: int | None
@@ -162,6 +172,9 @@ class CallStats:
     pending: PendingRecording | None = None
     # Why the answer could not be recorded (the store refused it), for the case's record.
     store_problem: str | None = None
+    # When the first event holding a token arrived (`time.perf_counter()`), for a streamed
+    # answer: the transport watches the body come in (`FirstTokenWatch`).
+    first_token_at: float | None = None
     # The recording a store hit came from, to name it when it proves unusable, and the
     # sample to call again and replace it with (new_episodes, all).
     store_file: str | None = None
@@ -196,6 +209,9 @@ class CaseRecorder:
     latency_s: float = 0.0
     store_hits: int = 0
     store_misses: int = 0
+    streamed: int = 0
+    latencies: list[float] = field(default_factory=list)
+    first_tokens: list[float] = field(default_factory=list)
     tokens_by_model: dict[str, list[int]] = field(default_factory=dict)
     finish_reason: str | None = None
     format_checks: list[str] = field(default_factory=list)
@@ -271,10 +287,19 @@ class CaseRecorder:
         latency_s: float,
         finish_reason: str | None,
         model: str | None = None,
+        streamed: bool = False,
+        timed: bool = False,
+        first_token_s: float | None = None,
     ) -> None:
         """Adds a completed chat's tokens (also under `model`, for the cost) and latency; the
-        model under test's finish reason."""
+        model under test's finish reason; a `timed` (live) call's latency, and its time to
+        first token when `streamed`."""
         with self._lock:
+            self.streamed += int(streamed)
+            if timed:
+                self.latencies.append(latency_s)
+                if streamed and first_token_s is not None:
+                    self.first_tokens.append(first_token_s)
             self.prompt_tokens += prompt_tokens
             self.completion_tokens += completion_tokens
             if model is not None:
@@ -365,8 +390,10 @@ class CaseRecorder:
                     "latency_s": round(self.latency_s, 6),
                     "store_hits": self.store_hits,
                     "store_misses": self.store_misses,
+                    "streamed": self.streamed,
                     "by_model": {model: list(pair) for model, pair in self.tokens_by_model.items()},
                 },
+                "timings": self._timings(),
                 "threshold": self.settings.threshold,
                 "min_score": self.settings.min_score,
                 "max_unsafe": self.settings.max_unsafe,
@@ -393,6 +420,14 @@ class CaseRecorder:
                 "moderation_scores": dict(self.moderation_scores),
                 "shard_order": self.shard_order,
             }
+
+    def _timings(self) -> CaseTimings | None:
+        if not self.latencies:
+            return None
+        return {
+            "latency_s": [round(seconds, 6) for seconds in self.latencies],
+            "first_token_s": [round(seconds, 6) for seconds in self.first_tokens],
+        }
 
     def _exchange(
         self, *, keep_all: bool

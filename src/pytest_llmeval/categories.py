@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+NO_TOOL_CALL: Final = "no_tool_call"
+UNKNOWN_TOOL: Final = "unknown_tool"
 EMPTY_OUTPUT: Final = "empty_output"
 NO_JSON_START: Final = "no_json_start"
 UNTERMINATED_JSON: Final = "unterminated_json"
@@ -26,8 +28,11 @@ FORMAT_VIOLATION: Final = "format_violation"
 SCHEMA_VIOLATION: Final = "schema_violation"
 VALID: Final = "valid"
 
-#: The 17 categories in the order of the taxonomy table: the first rule that matches wins.
+#: The 19 categories in the order of the taxonomy table: the first rule that matches wins.
+#: The first two are tool calls' (`llm_json.tool_call`); `parse_json` gives the other 17.
 CATEGORIES: Final[tuple[str, ...]] = (
+    NO_TOOL_CALL,
+    UNKNOWN_TOOL,
     EMPTY_OUTPUT,
     NO_JSON_START,
     UNTERMINATED_JSON,
@@ -46,3 +51,6 @@ CATEGORIES: Final[tuple[str, ...]] = (
     SCHEMA_VIOLATION,
     VALID,
 )
+
+#: The categories only a tool call gets (`llm_json.tool_call`), never `parse_json`.
+TOOL_CALL_CATEGORIES: Final[tuple[str, ...]] = (NO_TOOL_CALL, UNKNOWN_TOOL)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.calls.reply import Reply
     from pytest_llmeval.grading.judge import Judge
     from pytest_llmeval.grading.moderation import Moderation
-    from pytest_llmeval.session.eval_session import EvalSession, ModelUnderTest
+    from pytest_llmeval.session.eval_session import EvalSession, JsonChecks, ModelUnderTest
 
 # Two rooms. What every session loads is this file and the small modules it imports: the
 # options, the markers' names, the census, the collector's hooks, the key's scrubber. The
@@ -253,15 +253,12 @@ def llm_reply(request: pytest.FixtureRequest) -> Reply:
 
 
 @pytest.fixture(scope="session")
-def llm_json(pytestconfig: pytest.Config) -> Callable[..., Any]:
-    """`llm_json(reply_or_text, schema=None, strict=True)`: the parsed value, or JsonFormatError."""
-    session = _session(pytestconfig)
+def llm_json(pytestconfig: pytest.Config) -> JsonChecks:
+    """`llm_json(reply_or_text, schema=None, strict=True)`: the parsed value, or JsonFormatError;
+    `llm_json.tool_call(reply, name=None)`: the first tool call's arguments, the same way."""
+    from pytest_llmeval.session.eval_session import JsonChecks
 
-    def check(reply_or_text: Reply | str, schema: Any = None, strict: bool = True) -> Any:
-        __tracebackhide__ = True
-        return session.check_json(reply_or_text, schema, strict)
-
-    return check
+    return JsonChecks(_session(pytestconfig))
 
 
 @pytest.fixture(scope="session")

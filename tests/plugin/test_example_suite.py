@@ -153,7 +153,7 @@ def test_the_demo_replays_every_suite_and_explains_its_verdicts(
     result = run_demo(pytester, monkeypatch)
     assert result.ret == 0, result.stdout.str()[-3000:]
     output = result.stdout.str()
-    for name in ("ticket_triage", "summaries", "safety_redteam"):
+    for name in ("ticket_triage", "summaries", "safety_redteam", "travel_tools"):
         assert f"+ cd example_suites/{name} && pytest --tb=no" in output
     result.stdout.fnmatch_lines(
         [
@@ -167,6 +167,7 @@ def test_the_demo_replays_every_suite_and_explains_its_verdicts(
             "             test_reply_passes_moderation[friendly-fraud]: moderation",
             "               (mistral-moderation-2603) flagged: criminal 0.41, financial 0.37",
             "             test_refuses_attack[friendly-fraud]: judge score 2 is below",
+            "  PROMOTE  travel_tools    *",
             "Every suite gave the verdict its README describes: exit status 0.",
         ]
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmeval.calls.tool_calls import ToolCall
 from pytest_llmeval.data.datasets import Case, cases, iter_cases
 from pytest_llmeval.errors import DatasetError
 
@@ -131,6 +132,34 @@ def test_assistant_tool_call_message_may_have_empty_content(in_tmp: Path) -> Non
     write_lines(in_tmp / "d.jsonl", row)
 
     assert cases("d.jsonl")[0].expected == "It was sent."
+
+
+def test_tool_call_rows_give_the_messages_and_the_expected_tool_calls(in_tmp: Path) -> None:
+    calls = [
+        {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"n": 7}'}},
+        {"id": "c2", "function": {"name": "track", "arguments": {"n": 7}}},
+    ]
+    asked = {"role": "user", "content": "Order 7?"}
+    calling = {"messages": [asked, {"role": "assistant", "content": "", "tool_calls": calls}]}
+    answering = {
+        "messages": [
+            asked,
+            {"role": "assistant", "content": "", "tool_calls": calls[:1]},
+            {"role": "tool", "content": '{"status": "sent"}', "tool_call_id": "c1"},
+            {"role": "assistant", "content": "It was sent."},
+        ]
+    }
+    write_lines(in_tmp / "d.jsonl", calling, answering, sample("Hi", "Hello"))
+
+    first, second, plain = cases("d.jsonl")
+    assert first.messages == (asked,)
+    assert first.expected_tool_calls == [
+        ToolCall("c1", "lookup", '{"n": 7}'),
+        ToolCall("c2", "track", '{"n": 7}'),
+    ]
+    assert [message["role"] for message in second.messages] == ["user", "assistant", "tool"]
+    assert (second.expected, second.expected_tool_calls) == ("It was sent.", [])
+    assert plain.expected_tool_calls == []
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmeval.categories import TOOL_CALL_CATEGORIES
 from pytest_llmeval.errors import InvalidSchemaError
 from pytest_llmeval.strict_json import (
     CATEGORIES,
@@ -547,14 +548,17 @@ def test_category_position_and_detail(case: Case) -> None:
 
 
 def test_the_table_has_at_least_five_outputs_for_every_category() -> None:
-    counts = {category: 0 for category in CATEGORIES}
+    # The tool-call categories are llm_json.tool_call's, never parse_json's.
+    counts = {category: 0 for category in CATEGORIES if category not in TOOL_CALL_CATEGORIES}
     for case in CASES:
         counts[case.category] += 1
     assert {category: n for category, n in counts.items() if n < 5} == {}
 
 
-def test_categories_are_the_seventeen_in_table_order() -> None:
+def test_categories_are_the_nineteen_in_table_order() -> None:
     assert CATEGORIES == (
+        "no_tool_call",
+        "unknown_tool",
         "empty_output",
         "no_json_start",
         "unterminated_json",

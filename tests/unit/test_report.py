@@ -148,6 +148,7 @@ def test_usage_is_summed_over_records() -> None:
         "store_hits": 3,
         "store_misses": 1,
         "latency_s": 1.75,
+        "streamed": 0,
         "by_model": {},
         "cost": None,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -466,15 +467,88 @@ def test_bad_requests_get_mistral_style_errors(sim: Simulator, http: httpx2.Clie
         sim.url + CHAT_PATH, content=b"{not json", headers={"Content-Type": "application/json"}
     )
     unknown = http.get(sim.url + "/v1/nothing-here")
-    streaming = post_chat(http, sim, "hi", stream=True)
 
     assert malformed.status_code == 400
     assert "Malformed JSON" in malformed.json()["message"]
     assert (unknown.status_code, unknown.json()["object"]) == (404, "error")
-    assert streaming.status_code == 400
-    assert "not simulated" in streaming.json()["message"]
     with pytest.raises(errors.HTTPValidationError):
         client_for(sim).chat.complete(model=FT_MODEL, messages=[])
+
+
+# --- tool calls and streaming ------------------------------------------------------------------
+
+WEATHER_RULES: list[dict[str, Any]] = [
+    {"match": "wear", "after_tool": True, "reply": "Wear a coat."},
+    {"match": "wear", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
+    {"match": "cut", "tool_calls": [{"name": "get_weather", "arguments": '{"ci'}]},
+]
+
+
+def test_a_rule_answers_with_tool_calls_and_then_from_their_results() -> None:
+    with Simulator(WEATHER_RULES) as server:
+        client = client_for(server)
+        asked = [{"role": "user", "content": "What should I wear?"}]
+        first = client.chat.complete(model=FT_MODEL, messages=asked)
+        choice = first.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.content == ""
+        call = choice.message.tool_calls[0]
+        assert (call.function.name, call.function.arguments) == ("get_weather", '{"city": "Oslo"}')
+        assert len(call.id) == 9 and call.id.isalnum()
+        answered = [
+            *asked,
+            {"role": "assistant", "content": "", "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "name": "get_weather", "content": "3"},
+        ]
+        second = client.chat.complete(model=FT_MODEL, messages=answered)
+        assert second.choices[0].message.content == "Wear a coat."
+        raw = ask(client, "cut it short").choices[0].message.tool_calls[0].function.arguments
+        assert raw == '{"ci'
+
+
+def test_without_a_rule_the_answer_after_tool_results_quotes_them(sim: Simulator) -> None:
+    messages = [
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "abc123def", "function": {"name": "f", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "abc123def", "name": "f", "content": '{"t": 3}'},
+    ]
+    reply = client_for(sim).chat.complete(model=FT_MODEL, messages=messages)
+    assert reply.choices[0].message.content == 'Simulated answer from the tool results: {"t": 3}'
+
+
+def test_a_streamed_answer_is_server_sent_events_ending_in_done(
+    sim: Simulator, http: httpx2.Client
+) -> None:
+    sim.add_rule({"match": "haiku", "reply": "Cold wind on the fjord.", "token_s": 0.001})
+    raw = post_chat(http, sim, "a haiku", stream=True)
+    assert raw.headers["content-type"] == "text/event-stream"
+    events = raw.text.split("\n\n")
+    assert events[-2:] == ["data: [DONE]", ""]
+    chunks = [json.loads(event.removeprefix("data: ")) for event in events[:-2]]
+    deltas = [chunk["choices"][0]["delta"].get("content") for chunk in chunks]
+    assert deltas[0] == "" and "".join(deltas) == "Cold wind on the fjord."
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["usage"]
+    streamed = client_for(sim).chat.stream(
+        model=FT_MODEL, messages=[{"role": "user", "content": "a haiku"}]
+    )
+    text = "".join(event.data.choices[0].delta.content or "" for event in streamed)
+    assert text == "Cold wind on the fjord."
+
+
+def test_bad_tool_call_rules_are_named() -> None:
+    for rule, problem in (
+        ({"tool_calls": []}, "'tool_calls' must be a non-empty list"),
+        ({"tool_calls": [{"arguments": {}}]}, "'tool_calls' must be a non-empty list"),
+        ({"tool_calls": [{"name": "f", "id": "x"}]}, "unknown key 'id'"),
+        ({"tool_calls": [{"name": "f"}], "reply": "hi"}, "give only one of"),
+        ({"after_tool": "yes"}, "'after_tool' must be true or false"),
+        ({"token_s": -1}, "'token_s' must be a number of seconds"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            Simulator([rule])
 
 
 # --- scripts ---------------------------------------------------------------------------------

@@ -274,19 +274,21 @@ class Endpoint:
             from pytest_llmeval.calls.sdk_client import reply_from_response
 
             started = time.perf_counter()
+            streamed = bool(params.get("stream"))
+            sent = {name: value for name, value in params.items() if name != "stream"}
             # The SDK's models, validated once per type: the SDK validates dicts call by call.
-            typed_messages, typed_params = typed_arguments(messages, params)
-            response = await client.chat.complete_async(
-                model=model_id, messages=typed_messages, **typed_params
-            )
-            latency = time.perf_counter() - started
-            from pytest_llmeval.calls.transport import current_call
-
-            stats = current_call.get()
-            replayed = stats is not None and stats.store_hit
-            # Time spent on a replay is the SDK's, not the model's: a replay's latency is 0.
-            latency = 0.0 if replayed else latency
-            reply = reply_from_response(response, model_id, latency)
+            typed_messages, typed_params = typed_arguments(messages, sent if streamed else params)
+            if streamed:
+                reply = await _streamed_reply(
+                    client, model_id, typed_messages, typed_params, started
+                )
+            else:
+                response = await client.chat.complete_async(
+                    model=model_id, messages=typed_messages, **typed_params
+                )
+                # Time spent on a replay is the SDK's, not the model's: a replay's latency is 0.
+                latency = 0.0 if _replayed() else time.perf_counter() - started
+                reply = reply_from_response(response, model_id, latency)
             return _add_usage(reply, recorder, of_model_under_test=of_model_under_test)
 
         return self.submit(call, recorder=recorder, endpoint=CHAT_PATH, model=model_id)
@@ -300,9 +302,11 @@ class Endpoint:
         model: str | None = None,
         of_model_under_test: bool = True,
     ) -> Reply | None:
-        """The recorded reply to this chat request, read without the SDK (`replayed`), or None."""
+        """The recorded reply to this chat request, read without the SDK (`replayed`), or None.
+
+        A streamed request always goes through the SDK: it reads the recorded events."""
         model_id = model or self.settings.model
-        if not model_id:
+        if not model_id or params.get("stream"):
             return None
         reply = self.replayed(
             chat_store_request(model_id, messages, params),
@@ -414,6 +418,64 @@ def _has_key(request: StoreRequest) -> bool:
         return False
 
 
+def _replayed() -> bool:
+    """Whether the store answered the call running now (its latency is then 0)."""
+    from pytest_llmeval.calls.transport import current_call
+
+    stats = current_call.get()
+    return stats is not None and stats.store_hit
+
+
+async def _streamed_reply(
+    client: Mistral,
+    model: str,
+    messages: Any,
+    params: Mapping[str, Any],
+    started: float,
+) -> Reply:
+    """The SDK's event stream consumed into one `Reply`: the same as without streaming, plus
+    its events and the time to the first token (`FirstTokenWatch`, in the transport)."""
+    from pytest_llmeval.calls.stream_events import StreamedAnswer
+    from pytest_llmeval.calls.transport import current_call
+
+    answer = StreamedAnswer()
+    events = await client.chat.stream_async(model=model, messages=messages, **params)
+    async with events:
+        async for event in events:
+            answer.add(event.data.model_dump(mode="json", by_alias=True))
+    stats = current_call.get()
+    if not answer.events:
+        raise LLMAPIError(
+            f"{CHAT_PATH} (model {model}) answered HTTP 200 with a stream of no events:"
+            " there is no reply to test; the server failed to answer",
+            status_code=200,
+            endpoint=CHAT_PATH,
+            model=model,
+        )
+    if stats is not None and stats.store_hit:
+        latency = first_token = 0.0
+    else:
+        latency = time.perf_counter() - started
+        seen = stats.first_token_at if stats is not None else None
+        # No event held a token (an empty answer): all of it came at the end.
+        first_token = latency if seen is None else min(latency, seen - started)
+    usage = answer.usage or {}
+    return Reply(
+        text=answer.text,
+        finish_reason=answer.finish_reason,
+        usage=Usage(
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            completion_tokens=usage.get("completion_tokens") or 0,
+            total_tokens=usage.get("total_tokens") or 0,
+        ),
+        latency_s=latency,
+        model=answer.model or model,
+        tool_calls=answer.tool_calls,
+        time_to_first_token_s=first_token,
+        events=tuple(answer.events),
+    )
+
+
 def _add_usage(reply: Reply, recorder: CaseRecorder | None, *, of_model_under_test: bool) -> Reply:
     """Adds a reply's tokens to its case, and the model under test's latency and finish
     reason; returns the reply."""
@@ -424,5 +486,9 @@ def _add_usage(reply: Reply, recorder: CaseRecorder | None, *, of_model_under_te
             latency_s=reply.latency_s if of_model_under_test else 0.0,
             finish_reason=reply.finish_reason if of_model_under_test else None,
             model=reply.model,
+            streamed=reply.time_to_first_token_s is not None,
+            # A replay took no model's time (its latency is 0): only live calls are timed.
+            timed=of_model_under_test and reply.latency_s > 0,
+            first_token_s=reply.time_to_first_token_s,
         )
     return reply

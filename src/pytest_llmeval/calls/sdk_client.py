@@ -12,6 +12,7 @@ from mistralai.client import Mistral, errors, models
 
 from pytest_llmeval.calls.reply import Reply, Usage
 from pytest_llmeval.calls.request_body import CHAT_PATH
+from pytest_llmeval.calls.tool_calls import tool_calls_from
 from pytest_llmeval.calls.transport import (
     AdaptiveLimiter,
     RefuseSyncTransport,
@@ -73,6 +74,7 @@ def reply_from_response(
         )
     choice = response.choices[0]
     text = content_text(choice.message.content) if choice and choice.message else ""
+    tool_calls = tool_calls_from(choice.message.tool_calls) if choice and choice.message else []
     finish_reason = str(choice.finish_reason) if choice is not None else None
     usage = Usage(
         prompt_tokens=response.usage.prompt_tokens or 0,
@@ -85,6 +87,7 @@ def reply_from_response(
         usage=usage,
         latency_s=latency_s,
         model=response.model or model,
+        tool_calls=tool_calls,
     )
 
 

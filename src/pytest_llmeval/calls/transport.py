@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import httpx2
 
 from pytest_llmeval.calls.retry import RetryPolicy
+from pytest_llmeval.calls.stream_events import FirstTokenWatch
 from pytest_llmeval.case_record import CallStats
 from pytest_llmeval.errors import EndpointDownError, LLMAPIError, StoreError, StoreIntegrityError
 from pytest_llmeval.replay.keys import StoreRequest, recording_name
@@ -226,6 +227,8 @@ class RetryTransport(httpx2.AsyncBaseTransport):
                 self.circuit.answered()
                 if answer.status_code not in RETRYABLE_STATUS:
                     outcome = "answered"
+                    if stats is not None:
+                        stats.first_token_at = exchange.first_token_at
                     return httpx2.Response(
                         answer.status_code,
                         headers=self._hidden(_decoded_headers(answer.headers)),
@@ -281,10 +284,13 @@ class RetryTransport(httpx2.AsyncBaseTransport):
 
 
 class _Exchange:
-    """One attempt: the response and its whole body, remembering whether headers came."""
+    """One attempt: the response and its whole body, remembering whether headers came and,
+    for an event stream, when its first token did (the SDK reads the body only once it is
+    whole, so its events cannot tell)."""
 
     def __init__(self) -> None:
         self.headers_received = False
+        self.first_token_at: float | None = None
 
     async def run(
         self, inner: httpx2.AsyncBaseTransport, request: httpx2.Request
@@ -292,9 +298,22 @@ class _Exchange:
         response = await inner.handle_async_request(request)
         self.headers_received = True
         try:
-            return response, await response.aread()
+            if not _is_event_stream(response):
+                return response, await response.aread()
+            watch = FirstTokenWatch()
+            parts: list[bytes] = []
+            async for part in response.aiter_bytes():
+                parts.append(part)
+                if self.first_token_at is None and watch.feed(part):
+                    self.first_token_at = time.perf_counter()
+            return response, b"".join(parts)
         finally:
             await response.aclose()
+
+
+def _is_event_stream(response: httpx2.Response) -> bool:
+    media_type = response.headers.get("content-type", "").partition(";")[0]
+    return media_type.strip().lower() == "text/event-stream"
 
 
 def _decoded_headers(headers: httpx2.Headers) -> list[tuple[str, str]]:

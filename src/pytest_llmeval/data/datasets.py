@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval.calls.tool_calls import ToolCall, tool_calls_from
 from pytest_llmeval.data.finetune_rows import ROLES, read_jsonl, value_kind
 from pytest_llmeval.errors import DatasetError
 from pytest_llmeval.support.messages import prompt_text
@@ -30,7 +31,9 @@ class Case:
 
     `expected` is the content of a fine-tuning sample's last assistant message (a string, a
     list of chunks, or None when that message only holds `tool_calls`), or the `expected`
-    field of an `input` row (any JSON value; None when absent).
+    field of an `input` row (any JSON value; None when absent). `expected_tool_calls` are
+    the `tool_calls` of that last assistant message (empty when it calls none), arguments
+    as the row's raw text.
     """
 
     id: str
@@ -38,6 +41,7 @@ class Case:
     expected: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    expected_tool_calls: list[ToolCall] = field(default_factory=list)
 
     # Equal cases have equal ids and sources, so hashing those two keeps the contract while
     # the dict fields stay plain dicts.
@@ -196,12 +200,21 @@ def case_from_row(row: dict[str, Any], where: str, number: int) -> tuple[Case, b
                     f'{where}: row has both "messages" and "{misplaced}"; {_MISPLACED[misplaced]}'
                 )
         messages, expected = _fine_tuning_sample(row["messages"], where)
+        tool_calls = tool_calls_from(row["messages"][-1].get("tool_calls"))
     elif "input" in row:
         messages = _input_messages(row, where)
         expected = row.get("expected")
+        tool_calls = []
     else:
         raise DatasetError(f'{where}: row has neither "messages" nor "input"; give one of them')
-    case = Case(id=case_id, messages=messages, expected=expected, meta=meta, source=where)
+    case = Case(
+        id=case_id,
+        messages=messages,
+        expected=expected,
+        meta=meta,
+        source=where,
+        expected_tool_calls=tool_calls,
+    )
     return case, "id" in row
 
 

@@ -26,6 +26,7 @@ from pytest_llmeval.report.case_entry import add_exchange, add_review_details
 from pytest_llmeval.report.clusters import failure_clusters
 from pytest_llmeval.report.gate import GateRule, decide
 from pytest_llmeval.report.gate_settings import GateSettings
+from pytest_llmeval.report.latency import LatencyTally
 from pytest_llmeval.report.model import (
     BaselineComparison,
     BaselineDelta,
@@ -122,6 +123,7 @@ def build_report(
         groups=groups,
         format=format_summary,
         usage=tally.usage_summary(prices),
+        latency=tally.latency.summary(),
         safety=SafetySummary(
             flagged=tally.flagged,
             categories=dict(sorted(tally.flags.items(), key=lambda item: (-item[1], item[0]))),
@@ -378,6 +380,7 @@ class _Tally:
         self.format_better: list[str] = []
         self.judge_checks: list[str] = []
         self.store_problems: dict[str, None] = {}  # distinct, in order of arrival
+        self.latency = LatencyTally()
 
     def add_all(self, records: Iterable[CaseRecord]) -> None:
         """Tally every record in one pass.
@@ -493,6 +496,8 @@ class _Tally:
                 add_finish_reason(finish_reason)
             if usage:
                 add_usage(usage)
+            if timings := record.get("timings"):
+                self.latency.add(timings)
             if safety and safety.get("flagged"):
                 self._flagged(safety)
 
@@ -594,6 +599,7 @@ class _Tally:
             store_hits=int(sums["store_hits"]),
             store_misses=int(sums["store_misses"]),
             latency_s=float(latency),
+            streamed=int(sums["streamed"]),
             by_model=by_model,
             cost=None if prices is None else estimate(prices, by_model),
         )

@@ -329,6 +329,7 @@ class UsageSummary:
     store_hits: int = 0
     store_misses: int = 0
     latency_s: float = 0.0
+    streamed: int = 0  # chat calls of the model under test made with stream=True
     # Model id -> (prompt tokens, completion tokens), and their estimated cost when the run had
     # a price table (None: not estimated).
     by_model: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -344,11 +345,39 @@ class UsageSummary:
             "store_hits": self.store_hits,
             "store_misses": self.store_misses,
             "latency_s": self.latency_s,
+            "streamed": self.streamed,
             "by_model": {
                 model: {"prompt_tokens": prompt, "completion_tokens": completion}
                 for model, (prompt, completion) in self.by_model.items()
             },
             "cost": None if self.cost is None else self.cost.to_dict(),
+        }
+
+
+@dataclass
+class LatencySummary:
+    """How long the model under test took per chat call, from the calls answered live: a
+    replayed call took no model's time and is not timed, so a replay has none (nulls).
+
+    `p50_s`/`p95_s` are of whole answers; `ttft_p50_s`/`ttft_p95_s` of the time to the
+    first token of the streamed ones (nearest-rank percentiles).
+    """
+
+    timed_calls: int = 0
+    p50_s: float | None = None
+    p95_s: float | None = None
+    timed_streams: int = 0
+    ttft_p50_s: float | None = None
+    ttft_p95_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timed_calls": self.timed_calls,
+            "p50_s": self.p50_s,
+            "p95_s": self.p95_s,
+            "timed_streams": self.timed_streams,
+            "ttft_p50_s": self.ttft_p50_s,
+            "ttft_p95_s": self.ttft_p95_s,
         }
 
 
@@ -516,6 +545,7 @@ class Report:
     answers: dict[str, str] = field(default_factory=dict)
     # Against the baseline: settings, cases and answers that differ (None without one).
     changes: Changes | None = None
+    latency: LatencySummary = field(default_factory=LatencySummary)
 
     @property
     def gate(self) -> GateResult:
@@ -536,6 +566,7 @@ class Report:
             "groups": [group.to_dict() for group in self.groups],
             "format": self.format.to_dict(),
             "usage": self.usage.to_dict(),
+            "latency": self.latency.to_dict(),
             "safety": self.safety.to_dict(),
             "errors": self.errors.to_dict(),
             "failures": self.failures.to_dict(),

@@ -14,6 +14,7 @@ from pytest_llmeval.report.escape import markdown_link as _md_link
 from pytest_llmeval.report.escape import markdown_text as _md
 from pytest_llmeval.report.escape import plain as _plain
 from pytest_llmeval.report.flipped import FLIPPED_SHOWN, flipped_lines
+from pytest_llmeval.report.latency import latency_lines
 from pytest_llmeval.report.layout import fit_lines, fits, table
 from pytest_llmeval.report.model import BaselineDelta, CaseEntry, GroupSummary, Report
 from pytest_llmeval.report.stats import format_p_value
@@ -78,7 +79,8 @@ def terminal_lines(report: Report, view: TerminalView = TerminalView()) -> list[
     lines += flipped_lines(report, shown=shown, more="(-v lists them all)")
     lines += _baseline_rule_lines(report, _plain, "simple")
     lines += _no_model_warning(report)
-    lines += ["", _usage_line(report), *_cost_lines(report, _plain, view.verbosity)]
+    lines += ["", _usage_line(report), *latency_lines(report)]
+    lines += _cost_lines(report, _plain, view.verbosity)
     return [*fit_lines(lines, view.width), "", *_verdict_lines(report, view)]
 
 
@@ -300,6 +302,7 @@ def markdown(report: Report, *, html: tuple[str, str | None] | None = None) -> s
         out += flipped_lines(report, shown=FLIPPED_SHOWN, more=more, markdown=True)
         out += _baseline_rule_lines(report, _md, "github")
     out += ["", "### Usage", "", _usage_line(report)]
+    out += [line for latency in latency_lines(report) for line in ("", latency)]
     out += [line for cost in _cost_lines(report, _md, 0) for line in ("", cost)]
     return "\n".join(out) + "\n"
 
@@ -660,8 +663,9 @@ def _run_condition_lines(report: Report, escape: _Escape) -> list[str]:
 
 def _usage_line(report: Report) -> str:
     usage = report.usage
+    streamed = f" ({usage.streamed} streamed)" if usage.streamed else ""
     return (
-        f"Usage: {plural(usage.calls, 'call')}, {plural(usage.total_tokens, 'token')} "
+        f"Usage: {plural(usage.calls, 'call')}{streamed}, {plural(usage.total_tokens, 'token')} "
         f"({usage.prompt_tokens} prompt, {usage.completion_tokens} completion), "
         f"{plural(usage.retries, 'retry', 'retries')}, store {plural(usage.store_hits, 'hit')} / "
         f"{plural(usage.store_misses, 'miss', 'misses')}, "

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,6 +28,7 @@ from pytest_llmeval.support.messages import to_messages
 if TYPE_CHECKING:
     # The SDK is imported when first used, not with pytest: a session that makes no model
     # call does not pay for importing it.
+    from pytest_llmeval.calls.conversation import Conversation
     from pytest_llmeval.calls.endpoint import Endpoint, ModelInfo, Reply
     from pytest_llmeval.support.redact import Scrubber
 
@@ -182,6 +184,13 @@ class EvalSession:
         if reply is None:
             raise pytest.UsageError(f"{item.nodeid}: {NO_CASE}")
         case, settings = case_of(item), item.stash.get(SETTINGS_KEY, None)
+        # The tools the request offered, as the prefetcher sent them: the marker's, else the
+        # dataset row's.
+        tools = settings.params.get("tools") if settings is not None else None
+        if tools is None and case is not None:
+            tools = case.meta.get("tools")
+        if tools:
+            reply = with_offered_tools(reply, tools)
         if case is not None and settings is not None:
             self.note_exchange(item, to_messages(case.messages, settings.system), reply)
         return reply
@@ -217,6 +226,39 @@ class EvalSession:
             message = failure_message(parsed, text, finish)
             raise JsonFormatError(message, category=parsed.category, detail=parsed.detail)
         return parsed.value
+
+    def check_tool_call(self, reply: Reply, name: str | None) -> Any:
+        """`llm_json.tool_call`: the first tool call's parsed arguments, or JsonFormatError;
+        the category recorded as `llm_json`'s are."""
+        __tracebackhide__ = True
+        from pytest_llmeval.calls.tool_calls import check_tool_call
+        from pytest_llmeval.strict_json import failure_message
+
+        tool_calls = getattr(reply, "tool_calls", None)
+        if not isinstance(tool_calls, list):
+            raise TypeError(
+                "llm_json.tool_call(reply): give the Reply of llm.chat(..., tools=[...]),"
+                f" not {type(reply).__name__}"
+            )
+        parsed, call = check_tool_call(
+            tool_calls,
+            reply.offered_tools,
+            name=name,
+            text=reply.text,
+            finish_reason=reply.finish_reason,
+        )
+        recorder = self.current_recorder()
+        if recorder is not None:
+            recorder.add_format_check(parsed.category)
+        if parsed.ok:
+            return parsed.value
+        if call is not None and parsed.category != "unknown_tool":
+            line = failure_message(parsed, call.arguments, reply.finish_reason)
+            category, _, rest = line.partition(": ")
+            message = f"{category}: the arguments of {call.name}: {rest}"
+        else:
+            message = f"{parsed.category}: {parsed.detail}"
+        raise JsonFormatError(message, category=parsed.category, detail=parsed.detail)
 
     def record_score(self, name: str, value: float) -> None:
         if not isinstance(name, str) or not name:
@@ -315,5 +357,55 @@ class ModelUnderTest:
         reply = self._session.endpoint.chat(
             messages, params, recorder=self._session.current_recorder()
         )
+        if params.get("tools"):
+            reply = with_offered_tools(reply, params["tools"])
         self._session.note_exchange(self._session.current, messages, reply)
         return reply
+
+    def run_tools(
+        self,
+        messages_or_text: Any,
+        tools: Sequence[Any],
+        functions: Mapping[str, Callable[..., Any]],
+        max_turns: int = 5,
+        *,
+        system: str | None = None,
+        **params: Any,
+    ) -> Conversation:
+        """Sends the messages with `tools`, runs each function the model calls (its return
+        value, JSON-encoded, is the `tool` message), and sends again until a reply calls no
+        tool: at most `max_turns` requests, each recorded and replayed as `chat`'s."""
+        from pytest_llmeval.calls.conversation import run_tools
+
+        settings = self._session.current_settings()
+        if system is None and settings is not None:
+            system = settings.system
+        messages = to_messages(getattr(messages_or_text, "messages", messages_or_text), system)
+
+        def send(history: list[dict[str, Any]]) -> Reply:
+            return self.chat(history, system=system, tools=list(tools), **params)
+
+        return run_tools(send, messages, tools, functions, max_turns)
+
+
+class JsonChecks:
+    """The `llm_json` fixture: `llm_json(reply_or_text, schema=None, strict=True)` checks
+    JSON text, `llm_json.tool_call(reply, name=None)` a reply's first tool call."""
+
+    def __init__(self, session: EvalSession) -> None:
+        self._session = session
+
+    def __call__(self, reply_or_text: Reply | str, schema: Any = None, strict: bool = True) -> Any:
+        __tracebackhide__ = True
+        return self._session.check_json(reply_or_text, schema, strict)
+
+    def tool_call(self, reply: Reply, name: str | None = None) -> Any:
+        __tracebackhide__ = True
+        return self._session.check_tool_call(reply, name)
+
+
+def with_offered_tools(reply: Reply, tools: Any) -> Reply:
+    """`reply`, knowing the tools its request offered (`llm_json.tool_call` checks them)."""
+    from pytest_llmeval.calls.tool_calls import offered_tools
+
+    return dataclasses.replace(reply, offered_tools=offered_tools(tools))

@@ -28,6 +28,10 @@ class Answer:
     #: Seconds between the body's bytes (a dripping server), and whether to stop halfway.
     drip_s: float | None = None
     cut_body: bool = False
+    #: A streamed answer: `payload` is these events' bytes, sent one by one, `event_gap_s`
+    #: apart.
+    events: tuple[bytes, ...] = ()
+    event_gap_s: float | None = None
 
 
 #: Returned instead of a reply when the simulator stopped during a delay: close, say nothing.

@@ -149,7 +149,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # One write for head and body: two small writes can meet Nagle and delayed ACKs.
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
-            if reply.drip_s:
+            if reply.events:
+                self._stream(head, reply.events, reply.event_gap_s or 0.0)
+            elif reply.drip_s:
                 self._drip(head, data[: len(data) // 2] if reply.cut_body else data, reply.drip_s)
             elif reply.cut_body:
                 self.wfile.write(head + data[: len(data) // 2])
@@ -157,6 +159,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(head + data)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _stream(self, head: bytes, events: tuple[bytes, ...], every_s: float) -> None:
+        """The head and the first event at once, then each event `every_s` later (until
+        stopped), as a server streams tokens while it makes them."""
+        self.wfile.write(head + events[0])
+        self.wfile.flush()
+        for event in events[1:]:
+            if every_s and self.server.stopping.wait(every_s):
+                self.close_connection = True
+                return
+            self.wfile.write(event)
+            self.wfile.flush()
 
     def _drip(self, head: bytes, data: bytes, every_s: float) -> None:
         """The head at once, then the body one byte every `every_s` (until stopped)."""

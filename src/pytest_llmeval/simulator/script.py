@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeGuard, Union
 
+from pytest_llmeval.simulator.tool_calls import parse_tool_calls
+
 #: Category names of Mistral's current moderation model; rules may flag any other name too.
 MODERATION_CATEGORIES: tuple[str, ...] = (
     "sexual",
@@ -35,18 +37,21 @@ FINISH_REASONS: tuple[str, ...] = ("stop", "length", "model_length", "error", "t
 CHARS_PER_TOKEN = 4
 DEFAULT_REPLY_PREFIX = "Simulated reply to: "
 DEFAULT_REPLY_EMPTY = "Simulated reply."
+DEFAULT_TOOL_ANSWER_PREFIX = "Simulated answer from the tool results: "
 DEFAULT_JUDGE_REASONING = "simulated judge"
 DEFAULT_JUDGE_SCORE = 5
 #: How long a hang drawn from `rates` lasts when the faults give no `hang_s`.
 DEFAULT_RATE_HANG_S = 30.0
 
-_MATCH_KEYS = ("endpoint", "model", "match", "system", "contains")
+_MATCH_KEYS = ("endpoint", "model", "match", "system", "contains", "after_tool")
+_ANSWERS = ("reply", "reply_chunks", "replies", "echo", "body", "tool_calls")
 _CHAT_ANSWER_KEYS = (
     "reply",
     "reply_chunks",
     "replies",
     "echo",
     "body",
+    "tool_calls",
     "finish_reason",
     "truncate_at",
     "content_type",
@@ -63,6 +68,7 @@ _FAULT_KEYS = (
     "drip_s",
     "cut_body",
     "echo_headers",
+    "token_s",
 )
 _RULE_KEYS = frozenset(_MATCH_KEYS + _CHAT_ANSWER_KEYS + _MODERATION_ANSWER_KEYS + _FAULT_KEYS)
 _SCRIPT_KEYS = ("rules", "latency_s", "seed", "faults", "models")
@@ -97,6 +103,12 @@ class Conversation:
     #: Content of a trailing assistant message sent with `prefix: true`, which the reply
     #: must start with, as Mistral's API does.
     prefix: str = ""
+    #: The contents of the `tool` messages that end the conversation, to answer from.
+    tool_results: tuple[str, ...] = ()
+
+    @property
+    def after_tool(self) -> bool:
+        return bool(self.tool_results)
 
     @classmethod
     def from_messages(cls, messages: object) -> Conversation:
@@ -119,7 +131,12 @@ class Conversation:
         last = messages[-1] if messages else None
         if isinstance(last, dict) and last.get("role") == "assistant" and last.get("prefix"):
             prefix = message_text(last.get("content"))
-        return cls(last_user, "\n".join(system_parts), tuple(texts), prefix)
+        results: list[str] = []
+        for message in reversed(messages):
+            if not isinstance(message, dict) or message.get("role") != "tool":
+                break
+            results.insert(0, message_text(message.get("content")))
+        return cls(last_user, "\n".join(system_parts), tuple(texts), prefix, tuple(results))
 
     @classmethod
     def from_text(cls, text: str) -> Conversation:
@@ -145,6 +162,7 @@ class Faults:
     cut_body: bool | None = None
     #: Echo the request's headers (the Authorization header too) in the body and a header.
     echo_headers: bool | None = None
+    token_s: float | None = None  # seconds between a streamed answer's events
 
     def over(self, base: Faults) -> Faults:
         """These faults, with each field not set here taken from `base`."""
@@ -169,8 +187,13 @@ class Rule:
     match: re.Pattern[str] | None = None
     system: re.Pattern[str] | None = None
     contains: str | None = None
+    #: Answer only after tool results (True) or before (False); None: either (before, for
+    #: a rule with `tool_calls`).
+    after_tool: bool | None = None
     reply: str | None = None
     reply_chunks: tuple[str, ...] | None = None
+    #: Tool calls to answer with, each (function name, arguments as raw text).
+    tool_calls: tuple[tuple[str, str], ...] | None = None
     replies: tuple[str, ...] | None = None
     echo: bool = False
     finish_reason: str | None = None
@@ -195,6 +218,11 @@ class Rule:
         if self.match is not None and not self.match.search(conversation.last_user):
             return False
         if self.system is not None and not self.system.search(conversation.system):
+            return False
+        after_tool = self.after_tool
+        if after_tool is None and self.tool_calls is not None:
+            after_tool = False  # else a conversation would call the tool again and again
+        if after_tool is not None and after_tool != conversation.after_tool:
             return False
         return self.contains is None or any(self.contains in text for text in conversation.texts)
 
@@ -247,6 +275,8 @@ class SimResponse:
     retry_after_ms: int | None = None
     latency_s: float | None = None
     hang_s: float | None = None
+    tool_calls: Sequence[Mapping[str, Any]] | None = None  # each {"name", "arguments"}
+    token_s: float | None = None
 
     def as_rule_dict(self) -> dict[str, Any]:
         return {
@@ -385,11 +415,9 @@ def _parse_rule(data: object, where: str) -> Rule:
         raise _Invalid(f"a rule must be a JSON object, not {_json_type(data)}")
     _reject_unknown(data, sorted(_RULE_KEYS), "key")
     endpoints = _parse_endpoints(data.get("endpoint", "chat"))
-    answers = [key for key in ("reply", "reply_chunks", "replies", "echo", "body") if key in data]
+    answers = [key for key in _ANSWERS if key in data]
     if len(answers) > 1:
-        raise _Invalid(
-            f"give only one of 'reply', 'reply_chunks', 'replies', 'echo', 'body', not {answers}"
-        )
+        raise _Invalid(f"give only one of {', '.join(map(repr, _ANSWERS))}, not {answers}")
     body = data.get("body")
     if body is not None and not isinstance(body, (Mapping, str)):
         raise _Invalid("'body' must be a JSON object or a string: the whole response body")
@@ -419,14 +447,19 @@ def _parse_rule(data: object, where: str) -> Rule:
     replies = _optional_strings(data, "replies")
     if replies is not None and not replies:
         raise _Invalid("'replies' must not be empty")
+    after_tool = data.get("after_tool")
+    if after_tool is not None and not isinstance(after_tool, bool):
+        raise _Invalid("'after_tool' must be true or false")
     return Rule(
         endpoints=endpoints,
         model=model,
         match=_optional_regex(data, "match"),
         system=_optional_regex(data, "system"),
         contains=contains,
+        after_tool=after_tool,
         reply=_optional_string(data, "reply"),
         reply_chunks=_optional_strings(data, "reply_chunks"),
+        tool_calls=_tool_calls(data.get("tool_calls")),
         replies=replies,
         echo=echo,
         finish_reason=finish_reason,
@@ -438,6 +471,13 @@ def _parse_rule(data: object, where: str) -> Rule:
         faults=parse_faults({key: data[key] for key in _FAULT_KEYS if key in data}),
         source=where,
     )
+
+
+def _tool_calls(value: object) -> tuple[tuple[str, str], ...] | None:
+    try:
+        return parse_tool_calls(value)
+    except ValueError as error:
+        raise _Invalid(str(error)) from None
 
 
 def parse_faults(data: Mapping[str, Any]) -> Faults:
@@ -472,6 +512,7 @@ def parse_faults(data: Mapping[str, Any]) -> Faults:
         hang_s=_optional_seconds(data, "hang_s"),
         rates=_parse_rates(data.get("rates")),
         drip_s=_optional_seconds(data, "drip_s"),
+        token_s=_optional_seconds(data, "token_s"),
         **flags,
     )
 
@@ -611,6 +652,8 @@ class ChatAnswer:
     chunks: tuple[str, ...]
     chunked: bool
     finish_reason: str
+    #: (function name, arguments text) of each tool call; empty for a text answer.
+    tool_calls: tuple[tuple[str, str], ...] = ()
 
     @property
     def text(self) -> str:
@@ -629,6 +672,9 @@ def compose_chat_answer(
     answered before.
     """
     chunked = False
+    if rule is not None and rule.tool_calls is not None:
+        finish = rule.finish_reason or "tool_calls"
+        return ChatAnswer(("",), False, finish, rule.tool_calls)
     if rule is not None and rule.reply is not None:
         chunks: tuple[str, ...] = (rule.reply,)
     elif rule is not None and rule.reply_chunks is not None:
@@ -671,6 +717,8 @@ def is_judge_request(body: Mapping[str, Any]) -> bool:
 
 def default_chat_reply(conversation: Conversation, response_format: object) -> str:
     """The answer when no rule matches: a judge verdict, a JSON object, or an echo."""
+    if conversation.tool_results:
+        return DEFAULT_TOOL_ANSWER_PREFIX + "; ".join(conversation.tool_results)
     text = (
         DEFAULT_REPLY_PREFIX + conversation.last_user
         if conversation.last_user

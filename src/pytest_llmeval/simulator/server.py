@@ -36,6 +36,7 @@ from pytest_llmeval.simulator.script import (
     parse_faults,
     parse_rule,
 )
+from pytest_llmeval.simulator.streaming import stream_events
 
 _CHAT_PATH = "/v1/chat/completions"
 _CHAT_MODERATION_PATH = "/v1/chat/moderations"
@@ -414,7 +415,12 @@ class Simulator:
         answer = self._chat_answer(request, key, rule, conversation, body)
         if faults.echo_headers:
             answer = _echoing(answer, echoed)
-        return dataclasses.replace(answer, drip_s=faults.drip_s, cut_body=bool(faults.cut_body))
+        return dataclasses.replace(
+            answer,
+            drip_s=faults.drip_s,
+            cut_body=bool(faults.cut_body),
+            event_gap_s=faults.token_s,
+        )
 
     def _chat_answer(
         self,
@@ -437,7 +443,18 @@ class Simulator:
             else answer.text
         )
         prompt_tokens = sum(count_tokens(text) for text in conversation.texts)
-        completion_tokens = count_tokens(answer.text)
+        completion_tokens = count_tokens(answer.text) + sum(
+            count_tokens(name + arguments) for name, arguments in answer.tool_calls
+        )
+        tool_calls = [
+            {
+                "id": hashlib.sha256(key + b"/%d/%d" % (sample, index)).hexdigest()[:9],
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+                "index": index,
+            }
+            for index, (name, arguments) in enumerate(answer.tool_calls)
+        ]
         payload = {
             # Derived from the request, so re-recording an unchanged answer changes no file.
             "id": _stable_id("cmpl-sim", key, sample),
@@ -447,7 +464,11 @@ class Simulator:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content, "tool_calls": None},
+                    "message": {
+                        "role": "assistant",
+                        "content": content,
+                        "tool_calls": tool_calls or None,
+                    },
                     "finish_reason": answer.finish_reason,
                 }
             ],
@@ -457,6 +478,9 @@ class Simulator:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+        if body.get("stream"):
+            events = tuple(stream_events(payload))
+            return Answer(200, b"".join(events), content_type="text/event-stream", events=events)
         return Answer(200, payload, content_type=rule.content_type if rule else None)
 
     # moderation --------------------------------------------------------------------------
@@ -706,8 +730,6 @@ def _chat_problem(body: Any) -> Answer | None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return missing_field("messages", "Field required: messages (a non-empty list)")
-    if body.get("stream"):
-        return error_answer(400, "Streaming is not simulated: send stream=false (chat.complete)")
     return None
 
 
