@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from pytest_llmeval.data import check_data
+from pytest_llmeval.support import init_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Each module adds its subcommand's parser and sets `run` (and `usage_error`) on it.
     check_data.add_command(commands)
+    init_command.add_command(commands)
     return parser
 
 

@@ -17,7 +17,7 @@ DATASET_SUITE = """
 import pytest
 from pytest_llmeval import cases
 
-@pytest.mark.llm_metric("intents")
+@pytest.mark.llm_metric("intents", threshold=0.5)
 @pytest.mark.parametrize("case", cases("tickets.jsonl"))
 def test_intent(case, llm_reply):
     assert llm_reply.text == "ok"
@@ -99,22 +99,24 @@ def test_the_judge_is_checked_only_when_the_suite_judges(
 def test_the_cards_are_recorded_so_a_replay_checks_offline(pytester: pytest.Pytester) -> None:
     write_dataset_suite(pytester, ROWS[:3])
     with answering_ok() as simulator:
-        assert pytester.runpytest(*simulator_args(simulator)).ret == 0
+        args = simulator_args(simulator)
+        assert pytester.runpytest(*args).ret == 0
         cards = simulator.count(f"/v1/models/{FT_MODEL}")
     assert cards == 1
     assert list((pytester.path / "store").glob("v1-models-*"))
-    replay = pytester.runpytest(*simulator_args(simulator), "--llm-record-mode=none")
+    replay = pytester.runpytest(*args, "--llm-record-mode=none")  # the simulator is gone
     assert replay.ret == 0
 
 
 def test_a_replay_of_an_old_store_without_cards_runs_as_before(pytester: pytest.Pytester) -> None:
     write_dataset_suite(pytester, ROWS[:3])
     with answering_ok() as simulator:
-        assert pytester.runpytest(*simulator_args(simulator)).ret == 0
+        args = simulator_args(simulator)
+        assert pytester.runpytest(*args).ret == 0
     for folder in (pytester.path / "store").glob("v1-models-*"):
         for file in folder.rglob("*.json"):
             file.unlink()
-    replay = pytester.runpytest(*simulator_args(simulator), "--llm-record-mode=none")
+    replay = pytester.runpytest(*args, "--llm-record-mode=none")
     assert replay.ret == 0
     replay.assert_outcomes(passed=3)
 
@@ -206,7 +208,9 @@ def test_a_missing_key_is_named_on_three_lines_at_most(pytester: pytest.Pytester
     assert result.ret == 1
     named = lines_naming(output, "MISTRAL_API_KEY")
     assert len(named) <= 3, named
-    result.stdout.fnmatch_lines(["*MISTRAL_API_KEY is not set*7 cases, the first: *"])
+    result.stdout.fnmatch_lines(
+        ["  7 cases (the first: *): LLMAPIError: MISTRAL_API_KEY is not set*"]
+    )
 
 
 # -- the counts --------------------------------------------------------------------------------

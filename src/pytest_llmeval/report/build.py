@@ -48,6 +48,7 @@ from pytest_llmeval.report.model import (
     UsageSummary,
 )
 from pytest_llmeval.report.pricing import PriceTable, estimate, tokens_by_model
+from pytest_llmeval.report.repeated import distinct_errors
 from pytest_llmeval.report.stats import (
     case_mean_interval,
     cohen_kappa,
@@ -543,7 +544,10 @@ class _Tally:
         first += heapq.nsmallest(FIRST_ERRORS_PER_KIND, in_tests, key=_by_nodeid)
         first.sort(key=_by_nodeid)
         return ErrorSummary(
-            count=len(self.errored_cases), infrastructure=len(infrastructure), first=first
+            count=len(self.errored_cases),
+            infrastructure=len(infrastructure),
+            first=first,
+            distinct=distinct_errors(self.errored_cases),
         )
 
     def _flagged(self, safety: Mapping[str, Any]) -> None:

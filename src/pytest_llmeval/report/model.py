@@ -70,6 +70,16 @@ class RunInfo:
     stop_reason: str | None = None  # why they did not run, e.g. "stopped after ..., -x"
     skipped_no_model: int = 0  # eval cases skipped because no model under test was set
     model_required: bool = False  # CI is set or the record mode is none: those skips block
+    # Why the run is a subset run (-k/-m deselection, --lf, --sw, an early stop, a shard);
+    # empty for a complete run, the only kind `ledger:last-passed` takes as a baseline.
+    subset: list[str] = field(default_factory=list)
+    # pytest's own count of the eval cases that did not pass: "failed" (the call phase) and
+    # "errors" (setup), which the report reconciles with the gate's categories.
+    pytest_tally: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.subset
 
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
@@ -91,6 +101,9 @@ class RunInfo:
             "stop_reason": self.stop_reason,
             "skipped_no_model": self.skipped_no_model,
             "model_required": self.model_required,
+            "complete": self.complete,
+            "subset": list(self.subset),
+            "pytest_tally": dict(self.pytest_tally),
         }
         return {**{key: value for key, value in self.extra.items() if key not in fixed}, **fixed}
 
@@ -356,13 +369,35 @@ class ErrorEntry:
         }
 
 
+@dataclass(frozen=True)
+class DistinctError:
+    """One error as many cases said it: said once, with the count and the first case."""
+
+    error_type: str | None
+    message: str | None
+    infrastructure: bool
+    cases: int
+    first: str  # the node id that comes first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error_type": self.error_type,
+            "message": self.message,
+            "infrastructure": self.infrastructure,
+            "cases": self.cases,
+            "first": self.first,
+        }
+
+
 @dataclass
 class ErrorSummary:
-    """Errored cases: all of them counted, the first few of each kind listed."""
+    """Errored cases: all of them counted, the first few of each kind listed, and each
+    distinct error once with its count (largest first)."""
 
     count: int = 0
     infrastructure: int = 0
     first: list[ErrorEntry] = field(default_factory=list)
+    distinct: list[DistinctError] = field(default_factory=list)
 
     @property
     def test_errors(self) -> int:
@@ -374,6 +409,7 @@ class ErrorSummary:
             "infrastructure": self.infrastructure,
             "test_errors": self.test_errors,
             "first": [entry.to_dict() for entry in self.first],
+            "distinct": [entry.to_dict() for entry in self.distinct],
         }
 
 

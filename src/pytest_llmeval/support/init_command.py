@@ -151,9 +151,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="llmeval init", description="Write the ini block of the simulator workflow."
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Registers `llmeval init` with the command's subparsers (see `cli.py`)."""
+    init = commands.add_parser(
+        "init",
+        help="write the ini block of the simulator workflow",
+        description=(
+            "Write llm_model, llm_server_url and llm_store for the bundled simulator into the "
+            "file pytest reads (pytest.ini, pyproject.toml, tox.ini or setup.cfg; a new "
+            "pytest.ini when there is none). Keys the file sets already are kept."
+        ),
     )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    add_arguments(init)
+    init.set_defaults(run=run)
