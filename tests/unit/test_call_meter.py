@@ -28,8 +28,8 @@ def test_the_progress_text_has_every_figure_and_an_eta_once_a_case_finished() ->
     reading = MeterReading(done=30, in_flight=8, tokens=4210, cost_usd=0.0031, replayed=0)
     text = progress_text(reading, cases_done=5, cases_total=25, elapsed_s=2.0)
     assert text == (
-        "llmeval: 5/25 cases, 30 calls done, 8 in flight, 4,210 tokens, est. $0.0031, ETA 8 s"
+        "llmeval: 5/25 cases, ETA 8 s, 8 calls in flight, 30 done, 4,210 tokens, est. $0.0031"
     )
     assert "ETA" not in progress_text(reading, cases_done=0, cases_total=25, elapsed_s=2.0)
     long = progress_text(reading, cases_done=1, cases_total=100, elapsed_s=10.0)
-    assert long.endswith("ETA 16 min 30 s")
+    assert "ETA 16 min 30 s, " in long

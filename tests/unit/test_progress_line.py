@@ -50,8 +50,8 @@ def test_on_a_terminal_the_line_is_drawn_after_each_case_and_erased_before_pytes
     clock.now += 2
     progress.pytest_runtest_logfinish("a", None)
     drawn = drained(read)
-    assert drawn.startswith("\x1b7 llmeval: 1/3 cases, 0 calls done, 1 in flight")
-    assert "ETA 4 s" in drawn and drawn.endswith("\x1b[K\x1b8")
+    assert drawn.startswith("\x1b7 llmeval: 1/3 cases, ETA 4 s, 1 calls in flight, 0 done")
+    assert drawn.endswith("\x1b[K\x1b8")
     progress.pytest_runtest_logreport(None)
     assert drained(read) == "\x1b[K"
     progress.stop()
@@ -71,7 +71,7 @@ def test_in_ci_a_line_every_ten_seconds() -> None:
     clock.now += CI_EVERY_S
     progress.tick()
     assert (
-        drained(read) == "\nllmeval: 0/3 cases, 0 calls done, 1 in flight, 0 tokens, est. $0.0000\n"
+        drained(read) == "\nllmeval: 0/3 cases, 1 calls in flight, 0 done, 0 tokens, est. $0.0000\n"
     )
     progress.stop()
 

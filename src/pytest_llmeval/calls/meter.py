@@ -67,18 +67,19 @@ class CallMeter:
 def progress_text(
     reading: MeterReading, *, cases_done: int, cases_total: int, elapsed_s: float
 ) -> str:
-    """`llmeval: 12/25 cases, 30 calls done, 8 in flight, 4,210 tokens, est. $0.0031,
-    ETA 6 s`: the ETA from the pace of the cases so far, once one has finished."""
-    parts = [
-        f"llmeval: {cases_done}/{cases_total} cases",
-        f"{reading.done} calls done",
-        f"{reading.in_flight} in flight",
-        f"{reading.tokens:,} tokens",
-        f"est. ${reading.cost_usd:.4f}",
-    ]
+    """`llmeval: 12/25 cases, ETA 6 s, 8 calls in flight, 30 done, 4,210 tokens, est.
+    $0.0031`: the ETA (from the pace of the cases so far, once one has finished) first, so a
+    narrow terminal that cuts the line keeps it."""
+    parts = [f"llmeval: {cases_done}/{cases_total} cases"]
     if 0 < cases_done < cases_total and elapsed_s > 0:
         remaining = elapsed_s / cases_done * (cases_total - cases_done)
         parts.append(f"ETA {_duration(remaining)}")
+    parts += [
+        f"{reading.in_flight} calls in flight",
+        f"{reading.done} done",
+        f"{reading.tokens:,} tokens",
+        f"est. ${reading.cost_usd:.4f}",
+    ]
     return ", ".join(parts)
 
 
