@@ -9,6 +9,7 @@ from pytest_llmeval.data import check_data
 from pytest_llmeval.replay import store_command
 from pytest_llmeval.report import diff
 from pytest_llmeval.report import merge_command
+from pytest_llmeval.support import init_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     store_command.add_command(commands)
     diff.add_command(commands)
     merge_command.add_command(commands)
+    init_command.add_command(commands)
     return parser
 
 

@@ -8,6 +8,14 @@ import re
 # Characters that could move the cursor, recolour or clear a terminal, or reorder text.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
+#: The error of every call to Mistral's API without a key. The header says it before any case
+#: and the gate report once with its count, so a case's own lines only point there.
+NO_API_KEY = (
+    "MISTRAL_API_KEY is not set: export it to call Mistral's API, or pass"
+    " --llm-server-url=URL for a self-hosted or simulated server, or replay"
+    " recorded responses with --llm-record-mode=none"
+)
+
 
 class LLMEvalError(Exception):
     """Base class of every pytest-llmeval exception that is not a model failure."""

@@ -17,6 +17,7 @@ from pytest_llmeval.session import hypothesis_profile, repeat
 from pytest_llmeval.session.census import (
     BATCH_WORKEROUTPUT_KEY,
     CASE_ATTRIBUTE,
+    FIRST_CHECK_KEY,
     WORKEROUTPUT_KEY,
     EvalCensus,
 )
@@ -27,6 +28,7 @@ from pytest_llmeval.session.options import (
     STORE_SIGNING_KEY_ENV,
     Settings,
     add_options,
+    check_ini_keys,
     check_writable,
     header_lines,
     read_settings,
@@ -66,6 +68,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for help_text in MARKER_HELP.values():
         config.addinivalue_line("markers", help_text)
+    check_ini_keys(config)
     settings = config.stash[OPTIONS_KEY] = read_settings(config)
     check_writable(settings, controller=not hasattr(config, "workerinput"))
     api_key = os.environ.get("MISTRAL_API_KEY") or None
@@ -140,6 +143,27 @@ class CaseHooks:
             return (yield)
         finally:
             self.session.finish_item()
+
+    @pytest.hookimpl(tryfirst=True)  # before an xdist worker sends its collection on
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The first check: a model id the server does not serve stops the run here, before
+        any case, as a usage error (exit 4). An xdist worker cannot raise one: it runs no
+        case and tells the controller (`FIRST_CHECK_KEY`), which ends the run the same way."""
+        option = session.config.option
+        if getattr(option, "collectonly", False) or getattr(option, "setupplan", False):
+            return
+        problem = self.session.first_check(session.items)
+        if problem is None:
+            return
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if not isinstance(workeroutput, dict):
+            raise pytest.UsageError(problem)
+        workeroutput[FIRST_CHECK_KEY] = problem
+        session.items[:] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        self.session.start_progress(session)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

@@ -214,7 +214,7 @@ def test_two_regressions_of_twenty_do_not_block(
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "*triage*1.00*0.90*−0.10*McNemar p=0.25*held back: not significant (p ≥ alpha 0.05)",
+            "*triage*1.00*0.90*−0.10*McNemar p=0.25*tolerated: not significant (p ≥ alpha 0.05)",
             "llmeval gate: PROMOTE",
         ]
     )

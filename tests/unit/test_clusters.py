@@ -41,16 +41,8 @@ def test_the_dominant_failure_mode_is_the_first_cluster() -> None:
             },
             6,
         ),
-        ({"finish_reason": "stop", "input_length": "<200"}, 3),
-        (
-            {
-                "group": "triage",
-                "category": "leading_text",
-                "finish_reason": "stop",
-                "input_length": "<200",
-            },
-            2,
-        ),
+        ({"input_length": "<200"}, 3),
+        ({"group": "triage", "category": "leading_text", "input_length": "<200"}, 2),
     ]
     assert clusters[1]["nodeids"] == sorted(records[n]["nodeid"] for n in range(6))
 
@@ -67,3 +59,9 @@ def test_no_failures_no_clusters_and_buckets_read_as_lengths() -> None:
         "4k-16k",
         ">16k",
     ]
+
+
+def test_a_finish_reason_of_stop_is_no_trait() -> None:
+    records = [case_record(n, outcome="failed", category="valid") for n in range(3)]
+    (cluster,) = failure_clusters(records)
+    assert "finish_reason" not in cluster["by"]

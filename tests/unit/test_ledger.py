@@ -129,3 +129,29 @@ def test_suite_is_the_test_paths_relative_to_the_root(tmp_path: Path) -> None:
 
 def test_git_state_outside_a_repository_is_none(tmp_path: Path) -> None:
     assert git_state(tmp_path) is None
+
+
+def test_last_passed_never_picks_a_subset_run(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    for name in ("full.json", "subset.json"):
+        (tmp_path / name).write_text("{}")
+    append_line(ledger, _entry("tests/eval", "promote", "full.json"))  # an old line: complete
+    append_line(ledger, {**_entry("tests/eval", "promote", "subset.json"), "complete": False})
+    assert last_passed(ledger, "tests/eval", tmp_path) == tmp_path / "full.json"
+
+    only_subsets = tmp_path / "subsets.jsonl"
+    append_line(only_subsets, {**_entry("tests/eval", "promote", "subset.json"), "complete": False})
+    with pytest.raises(LedgerError) as error:
+        last_passed(only_subsets, "tests/eval", tmp_path)
+    assert "the 1 passing run of this suite" in str(error.value)
+    assert "was a subset run" in str(error.value)
+
+
+def test_the_ledger_line_says_whether_the_run_was_complete() -> None:
+    def entry(run: dict[str, object]) -> dict[str, object]:
+        report = {"run": run, "gate": {"verdict": "promote"}, "groups": []}
+        return ledger_entry(report, suite=".", git=None, datasets={}, settings={}, report_path=None)
+
+    assert entry({"complete": False})["complete"] is False
+    assert entry({"complete": True})["complete"] is True
+    assert entry({})["complete"] is True  # a report from before `complete` existed

@@ -148,7 +148,7 @@ def test_terminal_shows_baseline_deltas_with_p_value_on_drops() -> None:
     assert "Baseline: main.json (model ft:open-mistral-7b" in text
     assert "groups only in this run: fresh" in text
     # Both numbers of the rule for each comparison, and the half that held a drop back.
-    assert re.search(r"noisy\s+1\.00\s+0\.90\s+−0\.10\s+McNemar p=0\.25\s+held back: not sig", text)
+    assert re.search(r"noisy\s+1\.00\s+0\.90\s+−0\.10\s+McNemar p=0\.25\s+tolerated: not sig", text)
     assert re.search(r"triage\s+1\.00\s+0\.60\s+−0\.40\s+McNemar p=0\.0039\s+BLOCKS", text)
     assert re.search(r"tone\s+0\.80\s+1\.00\s+\+0\.20\s+McNemar p=1\s+no drop", text)
 

@@ -421,7 +421,10 @@ def test_latency_overlaps_across_concurrent_clients_and_is_counted() -> None:
 
         def call(client: httpx2.Client, number: int) -> None:
             barrier.wait()
-            body = {"model": "m", "messages": [{"role": "user", "content": f"q{number}"}]}
+            body = {
+                "model": "open-mistral-7b",
+                "messages": [{"role": "user", "content": f"q{number}"}],
+            }
             client.post(CHAT_PATH, json=body).raise_for_status()
 
         threads = [

@@ -68,3 +68,9 @@ def test_a_long_diff_is_cut_to_a_dozen_lines() -> None:
     lines = short_diff(old, new).splitlines()
     assert len(lines) == 13
     assert lines[-1] == "... and 48 more changed lines"
+
+
+def test_a_prompt_for_a_task_training_never_had_is_not_drift() -> None:
+    training = Counter({SYSTEM: 10})
+    other_task = "You write handover notes for the next shift, in three short bullet points."
+    assert prompt_drift([other_task], training) == []

@@ -18,7 +18,7 @@ from pytest_llmeval.calls.loop import LoopThread
 from pytest_llmeval.calls.reply import ModelInfo, Reply, Usage, recorded_json, recorded_reply
 from pytest_llmeval.calls.request_body import CHAT_PATH, chat_store_request
 from pytest_llmeval.case_record import CallStats, CaseRecorder
-from pytest_llmeval.errors import LLMAPIError, SecretLeakError, StoreIntegrityError
+from pytest_llmeval.errors import NO_API_KEY, LLMAPIError, SecretLeakError, StoreIntegrityError
 from pytest_llmeval.replay.keys import StoreRequest, recording_name
 from pytest_llmeval.replay.record_mode import RecordMode
 from pytest_llmeval.replay.recording import StoredResponse
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import httpx2
     from mistralai.client import Mistral
 
+    from pytest_llmeval.calls.meter import CallMeter
     from pytest_llmeval.calls.transport import AdaptiveLimiter
 
 __all__ = ["Endpoint", "EndpointSettings", "ModelInfo", "Reply", "Usage"]
@@ -53,6 +54,8 @@ class Endpoint:
         self._model_info: dict[str, ModelInfo] = {}
         self._lock = threading.Lock()
         self._semaphore: asyncio.Semaphore | None = None
+        # Live figures for the progress line, when one is shown (set by the session).
+        self.meter: CallMeter | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -69,12 +72,7 @@ class Endpoint:
 
     def _preflight(self, request: httpx2.Request) -> None:
         if self.settings.uses_public_api and not self.settings.api_key:
-            raise LLMAPIError(
-                "MISTRAL_API_KEY is not set: export it to call Mistral's API, or pass"
-                " --llm-server-url=URL for a self-hosted or simulated server, or replay"
-                " recorded responses with --llm-record-mode=none",
-                endpoint=request.url.path,
-            )
+            raise LLMAPIError(NO_API_KEY, endpoint=request.url.path)
 
     def _slots(self) -> asyncio.Semaphore:
         if self._semaphore is None:  # created on the loop that uses it
@@ -151,8 +149,12 @@ class Endpoint:
         from pytest_llmeval.calls.sdk_client import api_error
         from pytest_llmeval.calls.transport import current_call, current_samples
 
+        meter = self.meter
+
         async def run() -> T:
             stats = CallStats(endpoint=endpoint, model=model)
+            if meter is not None:
+                meter.started()
             current_call.set(stats)
             current_samples.set(recorder.samples if recorder is not None else None)
             try:
@@ -183,6 +185,8 @@ class Endpoint:
             except (errors.MistralError, errors.NoResponseError) as error:
                 raise api_error(error, endpoint, model, stats.attempts) from None
             finally:
+                if meter is not None:
+                    meter.finished()
                 if recorder is not None:
                     recorder.add_call(stats)
 
@@ -230,6 +234,8 @@ class Endpoint:
             if answers and answers[-1] is not None:
                 stats.answer = (recording_name(request, sample), answers[-1])
             recorder.add_call(stats)
+        if found is not None and self.meter is not None:
+            self.meter.replayed()
         return found
 
     def replayed_or_submitted(
@@ -289,6 +295,7 @@ class Endpoint:
                 # Time spent on a replay is the SDK's, not the model's: a replay's latency is 0.
                 latency = 0.0 if _replayed() else time.perf_counter() - started
                 reply = reply_from_response(response, model_id, latency)
+            self._meter_tokens(reply, live=not _replayed())
             return _add_usage(reply, recorder, of_model_under_test=of_model_under_test)
 
         return self.submit(call, recorder=recorder, endpoint=CHAT_PATH, model=model_id)
@@ -316,6 +323,7 @@ class Endpoint:
         )
         if reply is None:
             return None
+        self._meter_tokens(reply, live=False)
         return _add_usage(reply, recorder, of_model_under_test=of_model_under_test)
 
     def chat(
@@ -344,6 +352,11 @@ class Endpoint:
             model=model,
             of_model_under_test=of_model_under_test,
         ).result()
+
+    def _meter_tokens(self, reply: Reply, *, live: bool) -> None:
+        if self.meter is not None:
+            usage = reply.usage
+            self.meter.tokens(reply.model, usage.prompt_tokens, usage.completion_tokens, live=live)
 
     def _model_id(self, model: str | None) -> str:
         model_id = model or self.settings.model
@@ -393,6 +406,27 @@ class Endpoint:
 
         return self.replayed_or_submitted(
             StoreRequest("GET", path), read, call, recorder=None, endpoint=path, model=model_id
+        ).result()
+
+    def served_model_ids(self) -> list[str]:
+        """The ids of `GET /v1/models` (the SDK's `models.list`), recorded like a card: the
+        first check reads it only to name the ids closest to one the server does not serve."""
+        path = "/v1/models"
+
+        def read(stored: StoredResponse) -> list[str] | None:
+            body = recorded_json(stored)
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                return None
+            return [card["id"] for card in data if isinstance(card, dict) and "id" in card]
+
+        async def call(client: Mistral) -> list[str]:
+            listing = await client.models.list_async()
+            ids = (getattr(card, "id", None) for card in listing.data or [])
+            return [model_id for model_id in ids if isinstance(model_id, str) and model_id]
+
+        return self.replayed_or_submitted(
+            StoreRequest("GET", path), read, call, recorder=None, endpoint=path, model=""
         ).result()
 
 

@@ -28,7 +28,7 @@ _RECORDED_PREFIXES = (
     "/v1/moderations",
     "/v1/fim/completions",
     "/v1/embeddings",
-    "/v1/models/",
+    "/v1/models",  # the cards, and the list the first check reads on a typo
 )
 
 
@@ -377,10 +377,10 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
                 content=stored.body,
                 request=request,
             )
+        if stats is not None:
+            stats.store_miss = True  # in mode none too: a replay of 23 misses counts 23
         if self._replayer.mode is RecordMode.NONE:
             raise self._store.miss_error(stored_request, sample)
-        if stats is not None:
-            stats.store_miss = True
         response = await self._inner.handle_async_request(request)
         if not 200 <= response.status_code < 300:
             return response

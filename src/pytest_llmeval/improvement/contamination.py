@@ -19,6 +19,9 @@ from pytest_llmeval.support.messages import prompt_text
 MAX_TRAINING_PROMPTS = 256
 _DIFF_LINES = 12
 _DIFF_LINE_CHARS = 200
+#: How alike (difflib ratio) an eval system prompt and the closest training one must be for
+#: a difference to be drift; below it the eval prompt belongs to a task training never had.
+DRIFT_SIMILARITY = 0.5
 
 
 class PromptDrift(TypedDict):
@@ -98,7 +101,9 @@ def prompt_drift(eval_prompts: Iterable[str], training: Counter[str]) -> list[Pr
     one and a short line diff, in first-seen order.
 
     An eval that sends no system prompt where training used one is compared with training's
-    most common one; one that sends a prompt where training had none, with "".
+    most common one; one that sends a prompt where training had none, with "". A prompt
+    unlike every training prompt (less than DRIFT_SIMILARITY alike) is another task, one the
+    training data never had: no drift to report.
     """
     drifts: list[PromptDrift] = []
     seen: set[str] = set()
@@ -109,8 +114,14 @@ def prompt_drift(eval_prompts: Iterable[str], training: Counter[str]) -> list[Pr
         if not prompt and not training:
             continue
         closest = _closest(prompt, training)
+        if prompt and closest and _similarity(closest, prompt) < DRIFT_SIMILARITY:
+            continue
         drifts.append(PromptDrift(eval=prompt, train=closest, diff=short_diff(closest, prompt)))
     return drifts
+
+
+def _similarity(one: str, other: str) -> float:
+    return difflib.SequenceMatcher(None, one, other, autojunk=False).ratio()
 
 
 def _closest(prompt: str, training: Counter[str]) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.improvement import LAST_PASSED
+from pytest_llmeval.report.wording import plural
 
 _GIT_TIMEOUT_S = 5.0
 _HASH_CHUNK = 1 << 20
@@ -38,6 +39,8 @@ def ledger_entry(
         "run_id": uuid.uuid4().hex,
         "time": run.get("started"),
         "suite": suite,
+        # A subset run (-k, --lf, an early stop, a shard) is never a baseline: see last_passed.
+        "complete": bool(run.get("complete", True)),
         "git": dict(git) if git is not None else None,
         "models": run.get("models"),
         "settings": dict(settings),
@@ -118,18 +121,23 @@ def read_entries(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def last_passed(path: Path, suite: str, root: Path, shown: str | None = None) -> Path:
-    """The report of the newest passing run of `suite` in the ledger whose report file still
-    exists (a relative report path is taken from `root`); messages name the ledger `shown`.
+    """The report of the newest passing complete run of `suite` in the ledger whose report
+    file still exists (a relative report path is taken from `root`); messages name the ledger
+    `shown`. A subset run (`"complete": false`) never is: its pass rates are those of the
+    cases it picked. A line from before `complete` existed counts as complete.
 
     Raises `LedgerError` saying what the ledger holds when there is none.
     """
-    runs = passing = 0
+    runs = passing = subsets = 0
     newest: Path | None = None
     for _, entry in read_entries(path):
         if entry.get("suite") != suite:
             continue
         runs += 1
         if entry.get("verdict") != "promote":
+            continue
+        if entry.get("complete") is False:
+            subsets += 1
             continue
         passing += 1
         report = entry.get("report")
@@ -144,6 +152,12 @@ def last_passed(path: Path, suite: str, root: Path, shown: str | None = None) ->
         found = f"the ledger {name} does not exist yet"
     elif not runs:
         found = f"the ledger {name} has no run of this suite ({suite})"
+    elif not passing and subsets:
+        found = (
+            f"the {plural(subsets, 'passing run')} of this suite in {name} "
+            f"{'was a subset run' if subsets == 1 else 'were subset runs'} (-k, -m, --lf, --sw,"
+            " an early stop or a shard), never a baseline; run the whole suite"
+        )
     elif not passing:
         found = f"none of the {runs} runs of this suite in {name} passed the gate"
     else:

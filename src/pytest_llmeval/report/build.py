@@ -51,6 +51,7 @@ from pytest_llmeval.report.model import (
 from pytest_llmeval.report.pricing import PriceTable, estimate, tokens_by_model
 from pytest_llmeval.report.review import ChangeInputs, add_store_facts
 from pytest_llmeval.report.shard_records import attach_records
+from pytest_llmeval.report.repeated import distinct_errors
 from pytest_llmeval.report.stats import (
     case_mean_interval,
     cohen_kappa,
@@ -558,7 +559,10 @@ class _Tally:
         first += heapq.nsmallest(FIRST_ERRORS_PER_KIND, in_tests, key=_by_nodeid)
         first.sort(key=_by_nodeid)
         return ErrorSummary(
-            count=len(self.errored_cases), infrastructure=len(infrastructure), first=first
+            count=len(self.errored_cases),
+            infrastructure=len(infrastructure),
+            first=first,
+            distinct=distinct_errors(self.errored_cases),
         )
 
     def _flagged(self, safety: Mapping[str, Any]) -> None:

@@ -124,7 +124,8 @@ def _features(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     features: list[tuple[str, str]] = []
     for dimension in ("group", "category", "finish_reason"):
         value = record.get(dimension)
-        if isinstance(value, str) and value:
+        # Most replies end with "stop": a cluster by it says nothing the failure does not.
+        if isinstance(value, str) and value and (dimension, value) != ("finish_reason", "stop"):
             features.append((dimension, value))
     length = record.get("input_chars")
     if isinstance(length, int):

@@ -84,6 +84,16 @@ class RunInfo:
     suite: dict[str, Any] | None = None
     batch: dict[str, Any] | None = None
     merged: dict[str, Any] | None = None
+    # Why the run is a subset run (-k/-m deselection, --lf, --sw, an early stop, a shard);
+    # empty for a complete run, the only kind `ledger:last-passed` takes as a baseline.
+    subset: list[str] = field(default_factory=list)
+    # pytest's own count of the eval cases that did not pass: "failed" (the call phase) and
+    # "errors" (setup), which the report reconciles with the gate's categories.
+    pytest_tally: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.subset
 
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
@@ -108,6 +118,9 @@ class RunInfo:
             "store_key": self.store_key,
             "shard": None if self.shard is None else dict(self.shard),
             "batch": None if self.batch is None else dict(self.batch),
+            "complete": self.complete,
+            "subset": list(self.subset),
+            "pytest_tally": dict(self.pytest_tally),
         }
         if self.suite is not None:
             fixed["suite"] = dict(self.suite)
@@ -412,13 +425,35 @@ class ErrorEntry:
         }
 
 
+@dataclass(frozen=True)
+class DistinctError:
+    """One error as many cases said it: said once, with the count and the first case."""
+
+    error_type: str | None
+    message: str | None
+    infrastructure: bool
+    cases: int
+    first: str  # the node id that comes first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error_type": self.error_type,
+            "message": self.message,
+            "infrastructure": self.infrastructure,
+            "cases": self.cases,
+            "first": self.first,
+        }
+
+
 @dataclass
 class ErrorSummary:
-    """Errored cases: all of them counted, the first few of each kind listed."""
+    """Errored cases: all of them counted, the first few of each kind listed, and each
+    distinct error once with its count (largest first)."""
 
     count: int = 0
     infrastructure: int = 0
     first: list[ErrorEntry] = field(default_factory=list)
+    distinct: list[DistinctError] = field(default_factory=list)
 
     @property
     def test_errors(self) -> int:
@@ -430,6 +465,7 @@ class ErrorSummary:
             "infrastructure": self.infrastructure,
             "test_errors": self.test_errors,
             "first": [entry.to_dict() for entry in self.first],
+            "distinct": [entry.to_dict() for entry in self.distinct],
         }
 
 

@@ -17,6 +17,7 @@ from pytest_llmeval.report.flipped import FLIPPED_SHOWN, flipped_lines
 from pytest_llmeval.report.latency import latency_lines
 from pytest_llmeval.report.layout import fit_lines, fits, table
 from pytest_llmeval.report.model import BaselineDelta, CaseEntry, GroupSummary, Report
+from pytest_llmeval.report.repeated import distinct_error_lines, tally_lines
 from pytest_llmeval.report.stats import format_p_value
 from pytest_llmeval.report.wording import distinct_rates, no_model_sentence, plural, rate_text
 
@@ -71,6 +72,7 @@ def terminal_lines(report: Report, view: TerminalView = TerminalView()) -> list[
     lines += _cluster_lines(report, _plain, "simple")
     lines += _failed_case_lines(report, view.verbosity)
     lines += _error_lines(report, view.verbosity)
+    lines += tally_lines(report)
     lines += _run_condition_lines(report, _plain)
     baseline = _baseline_lines(report, _plain)
     if baseline:
@@ -171,9 +173,14 @@ def _every_case(report: Report, outcome: str) -> list[CaseEntry]:
     )
 
 
+def _why(category: str | None) -> str:
+    """A failed case's category as a reason: "valid" says its format held, not why it failed."""
+    return "" if category in (None, "valid") else str(category)
+
+
 def _case_line(nodeid: str, group: str, category: str | None, message: str | None) -> str:
     where = _plain(group)
-    if category and category != "valid":
+    if _why(category):
         where += f", {_plain(category)}"
     reason = f": {_plain(message)}" if message else ""
     return f"  {_plain(nodeid)} ({where}){reason}"
@@ -189,6 +196,9 @@ def _error_lines(report: Report, verbosity: int) -> list[str]:
             (case["nodeid"], case.get("error_type"), case.get("message"))
             for case in _every_case(report, "error")
         ]
+    elif errors.distinct:  # each error once, with its count and first case
+        head = _errors_headline(report).replace("first ones:", "each once:")
+        return ["", head, *distinct_error_lines(errors.distinct, _plain, TERMINAL_ERRORS_SHOWN)]
     else:
         shown = [
             (entry.nodeid, entry.error_type, entry.message)
@@ -273,7 +283,7 @@ def markdown(report: Report, *, html: tuple[str, str | None] | None = None) -> s
     if report.failures.count:
         out += ["", "### Failed cases", "", _failures_headline(report), ""]
         rows = [
-            [_md(entry.nodeid), _md(entry.group), _md(entry.category or ""), _md(entry.message)]
+            [_md(entry.nodeid), _md(entry.group), _md(_why(entry.category)), _md(entry.message)]
             for entry in report.failures.first
         ]
         out += _table(rows, ["case", "group", "category", "message"], "github")
@@ -288,6 +298,7 @@ def markdown(report: Report, *, html: tuple[str, str | None] | None = None) -> s
             for entry in report.errors.first[:MARKDOWN_ERRORS_SHOWN]
         ]
         out += _table(rows, ["case", "kind", "error"], "github")
+        out += [line for tally in tally_lines(report)[1:] for line in ("", _md(tally))]
     conditions = _run_condition_lines(report, _md)
     if conditions:
         out += ["", "### Endpoint and store"]
@@ -408,12 +419,15 @@ def _headline(report: Report, text: _Escape) -> str:
 
 
 def _completeness_text(report: Report) -> str:
-    """`, 6 eval cases deselected, 14 did not run` for the headline; '' for a full run."""
+    """`, 6 eval cases deselected, 14 did not run` for the headline; '' for a full run;
+    `, subset run (...)` with the reasons when the run was not complete."""
     run = report.run
     parts = []
-    if run.deselected:
+    if run.subset:
+        parts.append(f"subset run ({'; '.join(run.subset)})")
+    elif run.deselected:
         parts.append(f"{plural(run.deselected, 'eval case')} deselected")
-    if run.not_run:
+    if run.not_run and not run.subset:
         parts.append(f"{run.not_run} did not run")
     if run.skipped_no_model:
         parts.append(f"{run.skipped_no_model} skipped (no model)")
@@ -584,7 +598,8 @@ def _cluster_lines(report: Report, text: _Escape, style: str) -> list[str]:
         ]
         for cluster in report.clusters
     ]
-    return ["", *_table(rows, ["failures sharing", "cases", "first case"], style)]
+    title = ["Failure clusters (failed cases that share a trait):"] if style == "simple" else []
+    return ["", *title, *_table(rows, ["failures sharing", "cases", "first case"], style)]
 
 
 def _first(prompt: str) -> str:
@@ -645,7 +660,7 @@ def _rule_outcome(comparison: BaselineDelta, alpha: float, max_drop: float) -> s
         reasons.append(f"not significant (p ≥ alpha {alpha:g})")
     if "max_drop" in held:
         reasons.append(f"within --llm-max-drop {max_drop:.2f}")
-    return "held back: " + ", ".join(reasons)
+    return "tolerated: " + ", ".join(reasons)
 
 
 def _run_condition_lines(report: Report, escape: _Escape) -> list[str]:

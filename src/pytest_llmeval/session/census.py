@@ -10,6 +10,9 @@ from typing import Any
 WORKEROUTPUT_KEY = "llmeval_census"
 # The key of an xdist worker's `--llm-batch` summary (`run.batch`) in its `workeroutput`.
 BATCH_WORKEROUTPUT_KEY = "llmeval_batch"
+# The key of the first check's line in an xdist worker's `workeroutput`: the model id the
+# server does not serve, which ends the run as a usage error on the controller.
+FIRST_CHECK_KEY = "llmeval_first_check"
 # The test report attribute a case record rides on, so xdist carries it to the controller,
 # which accounts the case by it.
 CASE_ATTRIBUTE = "llmeval_case"

@@ -17,6 +17,7 @@ from pytest_llmeval.replay.record_mode import RecordMode
 from pytest_llmeval.session.census import (
     BATCH_WORKEROUTPUT_KEY,
     CASE_ATTRIBUTE,
+    FIRST_CHECK_KEY,
     WORKEROUTPUT_KEY,
     EvalCensus,
     StopEvidence,
@@ -24,6 +25,7 @@ from pytest_llmeval.session.census import (
 )
 from pytest_llmeval.session.options import NO_MODEL, Settings
 from pytest_llmeval.session.outputs import RunOutputs
+from pytest_llmeval.session.repeated_errors import RepeatedErrors
 from pytest_llmeval.support.paths import shown_path
 
 if TYPE_CHECKING:
@@ -98,6 +100,11 @@ class ReportCollector:
         self.stop = StopEvidence(maxfail=int(config.getoption("maxfail", 0) or 0))
         self._warning: str | None = None
         self.batch: dict[str, Any] | None = None  # --llm-batch: `run.batch`
+        # The first check's line when a model id is not served (an xdist worker's); pytest's
+        # tally of the eval cases, to reconcile with the gate's; errors said once.
+        self.first_check_problem: str | None = None
+        self.tally: dict[str, int] = {"failed": 0, "errors": 0}
+        self.repeated = RepeatedErrors()
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -115,6 +122,7 @@ class ReportCollector:
         output = getattr(node, "workeroutput", {})
         self.census.merge(output.get(WORKEROUTPUT_KEY), self._collection)
         self.add_batch(output.get(BATCH_WORKEROUTPUT_KEY))
+        self.first_check_problem = self.first_check_problem or output.get(FIRST_CHECK_KEY)
         if error and error != "keyboard-interrupt":  # that one is an interrupt, not a crash
             worker = getattr(getattr(node, "gateway", None), "id", "worker")
             self.stop.crashed_workers.append(f"{worker}: {error}")
@@ -141,9 +149,12 @@ class ReportCollector:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.stop.should_fail = stop_text(session.shouldfail)
         self.stop.should_stop = stop_text(session.shouldstop)
+        self.repeated.rewrite()
         session.exitstatus = self.finish(int(session.exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.first_check_problem is not None:  # as pytest says a usage error
+            terminalreporter.write_line(f"ERROR: {self.first_check_problem}", red=True)
         if self._warning is not None:
             terminalreporter.write_line(f"llmeval: warning: {self._warning}", yellow=True)
         writer = terminalreporter._tw  # pytest's TerminalWriter: its width and its colours
@@ -220,6 +231,9 @@ class ReportCollector:
         record = getattr(report, CASE_ATTRIBUTE, None)
         if isinstance(record, dict):
             self.records.append(cast("CaseRecord", record))
+            if report.failed:
+                self.tally["failed" if report.when == "call" else "errors"] += 1
+                self.repeated.add(report, record)
         elif report.failed:
             self.other_failures += 1
         # A case has run once its call phase reported, or its setup ended it (a skip or an
@@ -240,6 +254,10 @@ class ReportCollector:
 
     def finish(self, pytest_status: int) -> int:
         """Builds and writes the report; returns the session's exit status."""
+        if self.first_check_problem is not None:
+            return pytest.ExitCode.USAGE_ERROR
+        if pytest_status == pytest.ExitCode.USAGE_ERROR:  # the first check stopped the run
+            return pytest_status
         option = self.config.option
         planned_only = any(
             getattr(option, name, False) for name in ("collectonly", "setuponly", "setupplan")
@@ -294,6 +312,8 @@ class ReportCollector:
             shard=None if settings.shard is None else _shard_dict(settings.shard),
             suite=self.census.suite,
             batch=self.batch,
+            subset=self._subset_reasons(not_run),
+            pytest_tally=dict(self.tally),
         )
         extra = [
             rule for rules in config.hook.pytest_llmeval_gate_rules(config=config) for rule in rules
@@ -330,6 +350,30 @@ class ReportCollector:
             other_failures=self.other_failures,
             failed_cases=any(record["outcome"] != "passed" for record in self.records),
             strict_cases=settings.strict_cases,
+        )
+
+    def _subset_reasons(self, not_run: int) -> list[str]:
+        """Why this run is a subset run (empty: complete), see `session/completeness.py`."""
+        from pytest_llmeval.session.completeness import subset_reasons
+
+        config = self.config
+        lf_plugin = config.pluginmanager.get_plugin("lfplugin")
+        # --lf narrows the run only when there were failures to rerun (pytest's LFPlugin
+        # keeps them in `lastfailed`); without the attribute, --lf alone counts.
+        last_failed = bool(config.getoption("lf", False)) and bool(
+            getattr(lf_plugin, "lastfailed", True)
+        )
+        stepwise = bool(config.getoption("stepwise", False)) or bool(
+            config.getoption("stepwise_skip", False)
+        )
+        shard = config.getoption("llm_shard", None)
+        return subset_reasons(
+            deselected=self.census.deselected,
+            not_run=not_run,
+            stop_reason=self.stop.reason() if not_run else None,
+            last_failed=last_failed,
+            stepwise=stepwise,
+            shard=str(shard) if shard else None,
         )
 
     def _training_data(self, records: list[CaseRecord]) -> DataSummary | None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.support.redact import Scrubber
 
 RECORDER_KEY = pytest.StashKey[CaseRecorder]()
+PROGRESS_NAME = "llmeval-progress"
 SETUP_DURATION_KEY = pytest.StashKey[float]()
 
 NO_CASE = (
@@ -118,23 +119,126 @@ class EvalSession:
         try:
             item.stash[SETTINGS_KEY] = case_settings(item)
         except MarkerError as error:
-            return f"{item.nodeid}: {error}"
+            return str(error)
         if "llm_reply" in getattr(item, "fixturenames", ()) and case_of(item) is None:
-            return f"{item.nodeid}: {NO_CASE}"
+            return NO_CASE
         return None
 
     def check_collect_report(self, report: pytest.CollectReport) -> pytest.CollectReport:
-        """Turns bad llm markers into one clear collection error each."""
+        """Turns bad llm markers into one collection error, each distinct problem said once
+        with the count and the first case (a misspelt argument of a 14-case parametrize is
+        one line, not 14); `-v` lists every case under it."""
+        from pytest_llmeval.report.repeated import gather
+
         problems = [
-            problem
+            (item.nodeid, problem)
             for item in report.result
             if isinstance(item, pytest.Item) and (problem := self.check_item(item)) is not None
         ]
         if problems:
+            verbose = self.config.get_verbosity() > 0
+            lines = []
+            for repeated in gather(problems):
+                lines.append(f"{repeated.first}: {repeated.message}" + _more(repeated.count))
+                if verbose and repeated.count > 1:
+                    lines += [f"  also {nodeid}" for nodeid in repeated.nodeids[1:]]
             report.outcome = "failed"
-            report.longrepr = "\n".join(problems)
+            report.longrepr = "\n".join(lines)
             report.result = []
         return report
+
+    # -- the first check ----------------------------------------------------------------------
+
+    def first_check(self, items: Sequence[pytest.Item]) -> str | None:
+        """Before the first case: every model the run names is one the server serves.
+
+        The roles checked are those the collected eval cases use (a suite that never
+        judges has no judge to check); each card is read once and recorded in the store, so
+        a replay checks offline. Returns the one line naming an id the server does not
+        serve (its card is a 404), else None. Anything else a card read runs into (no key,
+        a dead endpoint, a replay-only store recorded before cards were) is left to the
+        cases, which report it as they always did.
+        """
+        model = self.settings.model
+        if not model:
+            return None
+        from pytest_llmeval.calls.served_models import roles_in_use
+        from pytest_llmeval.errors import ReplayMissError
+        from pytest_llmeval.improvement.model_cards import ROLE_OPTIONS
+
+        settings = self.settings
+        models: dict[str, str] = {
+            "model": model,
+            "judge": settings.judge_model,
+            "moderation": settings.moderation_model,
+        }
+        cases = (getattr(item, "fixturenames", ()) for item in items if SETTINGS_KEY in item.stash)
+        for role in roles_in_use(cases):
+            model_id = models[role]
+            try:
+                self.endpoint.model_card(model_id)
+            except ReplayMissError:
+                continue
+            except LLMAPIError as error:
+                if error.status_code != 404:
+                    continue
+                return self._unknown_model(ROLE_OPTIONS[role], model_id)
+        return None
+
+    def _unknown_model(self, option: str, model_id: str) -> str:
+        from pytest_llmeval.calls.served_models import unknown_model_line
+
+        try:
+            served: list[str] | None = self.endpoint.served_model_ids()
+        except LLMAPIError:
+            served = None
+        server = self.settings.server_url or "Mistral's API"
+        return self.scrubber.text(unknown_model_line(option, model_id, server, served))
+
+    def start_progress(self, session: pytest.Session) -> None:
+        """Shows the live progress line where it is wanted (see `session/progress.py`)."""
+        import os
+        import sys
+
+        from pytest_llmeval.session.progress import wanted
+
+        config = self.config
+        xdist = hasattr(config, "workerinput") or bool(getattr(config.option, "numprocesses", 0))
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        writer = getattr(reporter, "_tw", None)  # pytest's TerminalWriter: its width and column
+        try:
+            tty = sys.stdout.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        ci = bool(os.environ.get("CI"))
+        verbosity = config.get_verbosity()
+        if writer is None or not wanted(verbosity=verbosity, tty=tty, ci=ci, xdist=xdist):
+            return
+        cases = [item.nodeid for item in session.items if SETTINGS_KEY in item.stash]
+        if not cases:
+            return
+        try:
+            fd = os.dup(sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):
+            return
+        from pytest_llmeval.calls.meter import CallMeter
+        from pytest_llmeval.session.progress import ProgressLine
+
+        self.endpoint.meter = meter = CallMeter(self._price())
+        line = ProgressLine(meter, writer, fd, tty=tty, cases=cases)
+        config.pluginmanager.register(line, PROGRESS_NAME)
+        line.start()
+
+    def _price(self) -> Callable[[str, int, int], float | None]:
+        from pytest_llmeval.report.pricing import shipped_table
+
+        table = self.settings.prices if self.settings.prices is not None else shipped_table()
+
+        def price(model: str, prompt: int, completion: int) -> float | None:
+            found = table.price_of(model)
+            return None if found is None else found.cost(prompt, completion)
+
+        return price
 
     # -- running ------------------------------------------------------------------------------
 
@@ -326,6 +430,11 @@ class EvalSession:
 def _forget(stash: pytest.Stash, key: pytest.StashKey[Any]) -> None:
     if key in stash:
         del stash[key]
+
+
+def _more(count: int) -> str:
+    """` (the same for 14 cases; -v lists them)` after a problem's first case, or ''."""
+    return f" (the same for {count} cases; -v lists them)" if count > 1 else ""
 
 
 def _message(error: BaseException) -> str:

@@ -462,6 +462,25 @@ def _raw(config: pytest.Config, option: Option) -> RawValue:
     return RawValue(option.default, config.rootpath, "default")
 
 
+def check_ini_keys(config: pytest.Config) -> None:
+    """A misspelt ini key of this plugin (`llm_concurency`) is a usage error with "did you
+    mean", as a misspelt marker argument is, not a setting silently left at its default."""
+    from pytest_llmeval.session.ini_keys import ini_file_keys, misspelt_keys
+
+    def is_known(key: str) -> bool:
+        try:
+            config.getini(key)
+        except ValueError:  # pytest's answer for a key no plugin registered
+            return False
+        return True
+
+    ours = [option.ini for option in OPTIONS] + [PRICES_INI]
+    problems = misspelt_keys(ini_file_keys(config.inipath), is_known, ours)
+    if problems:
+        where = config.inipath or config.rootpath
+        raise pytest.UsageError("\n".join(f"{where}: {problem}" for problem in problems))
+
+
 def read_settings(config: pytest.Config) -> Settings:
     by_flag = {option.flag: option for option in OPTIONS}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 #: A fixed creation time for model cards, so cards are identical from run to run.
@@ -34,6 +34,11 @@ ALIASES: dict[str, str] = {
     "mistral-moderation-latest": "mistral-moderation-2411",
 }
 _DATED = {dated: alias for alias, dated in ALIASES.items()}
+#: Dated models no alias points to (any more), served under their own id with the card of the
+#: base model they belong to: `mistral-moderation-2603`, the current moderation model, while
+#: `mistral-moderation-latest` still resolves to 2411.
+_DATED.update({"mistral-moderation-2603": "mistral-moderation-latest"})
+_GLOB = frozenset("*?[")
 
 
 def base_card(model_id: str) -> dict[str, Any]:
@@ -41,6 +46,8 @@ def base_card(model_id: str) -> dict[str, Any]:
     alias = _DATED.get(model_id, model_id)
     title, context, capabilities = BASE_MODELS[alias]
     dated = ALIASES.get(alias)
+    if model_id in _DATED and dated != model_id:  # a dated id no alias points to
+        alias, dated = model_id, model_id
     return {
         "id": model_id,
         "object": "model",
@@ -100,3 +107,23 @@ def _catalog_card(model_id: str) -> dict[str, Any] | None:
         "archived": False,
         "type": "fine-tuned",
     }
+
+
+def served_ids(planted: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """The ids `GET /v1/models` lists: the base models, their dated ids, planted cards (the
+    `ft:` ids the simulator serves are too many to list)."""
+    return sorted({*BASE_MODELS, *_DATED, *(planted or {})})
+
+
+def serves(
+    model_id: str,
+    planted: Mapping[str, Mapping[str, Any]] | None = None,
+    rule_models: Iterable[str | None] = (),
+) -> bool:
+    """Whether the simulator serves `model_id`: an id of its catalog (any `ft:<base>:...` id
+    among them), one a script plants a card for, or one a rule names exactly (`"model":
+    "my-model"`, not a glob). Any other id is answered as the platform answers it: 404 on its
+    card, 400 `invalid_model` on a chat or moderation call."""
+    if model_card(model_id, planted) is not None:
+        return True
+    return any(name == model_id for name in rule_models if name and not _GLOB & set(name))

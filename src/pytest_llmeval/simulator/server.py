@@ -17,7 +17,14 @@ from typing import Any
 
 from pytest_llmeval.simulator.answers import DROP, Answer, error_answer, missing_field
 from pytest_llmeval.simulator.batch_jobs import BatchFaults, SimulatedJob, ended_job
-from pytest_llmeval.simulator.catalog import BASE_MODELS, MODELS_CREATED, base_card, model_card
+from pytest_llmeval.simulator.catalog import (
+    BASE_MODELS,
+    MODELS_CREATED,
+    base_card,
+    model_card,
+    served_ids,
+    serves,
+)
 from pytest_llmeval.simulator.files import StoredFile, batch_line, file_json, parse_multipart
 from pytest_llmeval.simulator.loopback import LoopbackServer
 from pytest_llmeval.simulator.script import (
@@ -283,12 +290,18 @@ class Simulator:
         headers: Sequence[tuple[str, str]] = (),
     ) -> Answer:
         route = (method, *segments)
+        if request.endpoint in ("chat", "judge", "moderation") and method == "POST":
+            unknown = self._unknown_model(request)
+            if unknown is not None:
+                return unknown
         if request.endpoint in ("chat", "judge") and method == "POST":
             return self._chat_http(request, key, headers)
         if request.endpoint == "moderation" and method == "POST":
             return self._moderation(request, key, apply_faults=True)
         if route == ("GET", "v1", "models"):
-            cards = [base_card(model_id) for model_id in BASE_MODELS]
+            with self._lock:
+                planted = dict(self._model_cards)
+            cards = [card for name in served_ids(planted) if (card := model_card(name, planted))]
             return Answer(200, {"object": "list", "data": cards})
         if len(route) == 4 and route[:3] == ("GET", "v1", "models"):
             with self._lock:
@@ -315,6 +328,25 @@ class Simulator:
                 Answer(200, job) if job else error_answer(404, f"Batch job not found: {route[4]}")
             )
         return error_answer(404, f"Not found: {method} /{'/'.join(segments)}")
+
+    def _unknown_model(self, request: SimRequest) -> Answer | None:
+        """The platform's answer to a model call naming an id it does not serve: HTTP 400,
+        `invalid_model`; None for a served id (or none given: the usual 422 follows)."""
+        model = request.body.get("model") if isinstance(request.body, dict) else None
+        if not isinstance(model, str):
+            return None
+        with self._lock:
+            planted = dict(self._model_cards)
+        if serves(model, planted, (rule.model for rule in self._rules)):
+            return None
+        payload = {
+            "object": "error",
+            "message": f"Invalid model: {model}",
+            "type": "invalid_model",
+            "param": None,
+            "code": "1500",
+        }
+        return Answer(400, payload)
 
     def _pick_rule(self, request: SimRequest, conversation: Conversation) -> Rule | None:
         if self._responder is not None:
