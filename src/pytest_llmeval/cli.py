@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 from pytest_llmeval.data import check_data
 from pytest_llmeval.replay import store_command
-from pytest_llmeval.report import diff
-from pytest_llmeval.report import merge_command
+from pytest_llmeval.report import diff, merge_command
 from pytest_llmeval.support import init_command
 
 

@@ -49,9 +49,9 @@ from pytest_llmeval.report.model import (
     UsageSummary,
 )
 from pytest_llmeval.report.pricing import PriceTable, estimate, tokens_by_model
+from pytest_llmeval.report.repeated import distinct_errors
 from pytest_llmeval.report.review import ChangeInputs, add_store_facts
 from pytest_llmeval.report.shard_records import attach_records
-from pytest_llmeval.report.repeated import distinct_errors
 from pytest_llmeval.report.stats import (
     case_mean_interval,
     cohen_kappa,

@@ -407,6 +407,8 @@ def _store_key_id(public_key: str | None) -> str | None:
     from pytest_llmeval.replay.signing import public_key_id
 
     return public_key_id(public_key)
+
+
 def _shard_dict(shard: tuple[int, int]) -> dict[str, int]:
     """`run.shard` of `--llm-shard=K/N`: `{"index": K, "count": N}`."""
     return {"index": shard[0], "count": shard[1]}

@@ -18,9 +18,7 @@ from typing import Any
 from pytest_llmeval.simulator.answers import DROP, Answer, error_answer, missing_field
 from pytest_llmeval.simulator.batch_jobs import BatchFaults, SimulatedJob, ended_job
 from pytest_llmeval.simulator.catalog import (
-    BASE_MODELS,
     MODELS_CREATED,
-    base_card,
     model_card,
     served_ids,
     serves,
