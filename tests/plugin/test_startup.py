@@ -11,7 +11,10 @@ import pytest
 MODULES_SEEN = """
 import json, sys
 
-def pytest_unconfigure(config):
+def pytest_sessionfinish(session):
+    # At session finish, not unconfigure: an xdist worker unconfigures after it has told the
+    # controller it is done, so its file could still be unwritten when the run returns.
+    config = session.config
     if hasattr(config, "workerinput"):
         name = "modules-" + config.workerinput["workerid"] + ".json"
     else:
