@@ -6,7 +6,14 @@ import logging
 
 import pytest
 
-from pytest_llmeval.support.redact import LogRedactor, contains_secret, redact, redact_bytes
+from pytest_llmeval.replay.signing import generate_key_pair
+from pytest_llmeval.support.redact import (
+    LogRedactor,
+    Scrubber,
+    contains_secret,
+    redact,
+    redact_bytes,
+)
 from tests.conftest import CANARY_KEY
 
 
@@ -59,3 +66,14 @@ def test_the_log_redactor_hides_the_key_in_sdk_and_httpx2_records_until_removed(
     finally:
         redactor.remove()
     assert redactor not in logging.getLogger("mistralai.client").filters
+
+
+def test_the_scrubber_hides_the_store_signing_key_beside_the_api_key() -> None:
+    signing_key, _ = generate_key_pair()
+    scrubber = Scrubber(CANARY_KEY, also=[signing_key, None])
+    assert scrubber.api_key == CANARY_KEY
+    shown = scrubber.text(f"api {CANARY_KEY}, signing {signing_key}, half {signing_key[:20]}")
+    assert shown == "api ***, signing ***, half ***"
+    keyless = Scrubber(None, also=[signing_key])
+    assert keyless.api_key is None  # the signing key is never taken for the API key
+    assert keyless.text(signing_key) == "***"
