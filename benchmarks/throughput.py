@@ -16,6 +16,9 @@ more process, so its CPU never shares a GIL with the client being measured:
   (N at 250 ms each would take minutes), extrapolated to N by a straight line through two
   sizes (fixed start-up cost + cost per case).
 
+`--memory 1000,10000,20000 [--store DIR]` measures replayed sessions instead: time and peak RSS
+of each size against as many trivial tests and the bare SDK loop, in the same session.
+
 Floor and pytest runs alternate, `--repeat` times each (default 3): the table shows the best
 wall time, the median and the spread, and the CPU time of the client process (and of the
 simulator, from /proc). Target: pytest within 1.15 x the floor's wall time for up to 1,000
@@ -382,6 +385,110 @@ def session_args(url: str, concurrency: int, store: Path) -> list[str]:
     ]
 
 
+@dataclass
+class Measured:
+    """One process: wall time and its own peak resident set size."""
+
+    wall_s: float
+    peak_mb: float
+
+
+def run_measured(command: Sequence[str], cwd: Path, expect: str | None = None) -> Measured:
+    """Runs `command`; its wall time and peak RSS (os.wait4: this child's own, not the
+    highest of every child so far, which RUSAGE_CHILDREN gives)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert process.stdout is not None
+    output = process.stdout.read().decode("utf-8", "replace")
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if process.returncode != 0 or (expect is not None and expect not in output):
+        raise RuntimeError(f"{' '.join(command)} exited {process.returncode}:\n{output[-3000:]}")
+    return Measured(wall, usage.ru_maxrss / 1024)
+
+
+def memory(options: argparse.Namespace, work: Path) -> int:
+    """`--memory`: replayed sessions of each size, time and peak RSS, against the bare SDK
+    loop (live, against the simulator at no latency) and as many trivial tests, all measured
+    in this one session. The store is recorded first unless `--store` gives one recorded
+    from the same dataset (any size at least the largest)."""
+    sizes = [int(size) for size in options.memory.split(",")]
+    use_pycache(work / "pycache")
+    apply_conditions(options)
+    floor_script = work / "floor.py"
+    floor_script.write_text(FLOOR_SCRIPT, encoding="utf-8")
+    store = Path(options.store) if options.store else work / "store"
+    rows = []
+    with SimulatorProcess(0.0) as simulator:
+        if not options.store:
+            suite = write_suite(work / "record", max(sizes))
+            print(f"recording {max(sizes)} cases into {store} ...", flush=True)
+            run_measured(pytest_command(*session_args(simulator.url, 16, store)), suite)
+        for size in sizes:
+            suite = write_suite(work / f"suite-{size}", size)
+            plain = write_plain_suite(work / f"plain-{size}", size)
+            replay_args = [
+                f"--llm-model={MODEL}",
+                f"--llm-server-url={closed_port_url()}",
+                "--llm-record-mode=none",
+                f"--llm-store={store}",
+                "--llm-ledger=none",
+                "--llm-report=report.json",
+            ]
+            replay = run_measured(pytest_command(*replay_args), suite, f"{size} passed")
+            trivial = run_measured(pytest_command(), plain, f"{size} passed")
+            floor = None
+            if size <= options.memory_floor_limit:
+                floor = run_measured(
+                    [
+                        sys.executable,
+                        str(floor_script),
+                        str(suite / "cases.jsonl"),
+                        simulator.url,
+                        MODEL,
+                        "16",
+                        json.dumps(PROMPT_PARAMS),
+                    ],
+                    suite,
+                )
+            rows.append((size, replay, trivial, floor))
+            floor_text = f", bare SDK loop {floor.wall_s:.1f} s" if floor else ""
+            print(
+                f"  {size}: replay {replay.wall_s:.1f} s {replay.peak_mb:.0f} MB, trivial"
+                f" {trivial.wall_s:.1f} s {trivial.peak_mb:.0f} MB{floor_text}",
+                flush=True,
+            )
+    headers = ["cases", "replay s", "replay peak MB", "trivial tests s", "trivial peak MB"]
+    headers += ["bare SDK loop s (live)", "bare loop peak MB", "replay MB target"]
+    table = []
+    met = True
+    for size, replay, trivial, floor in rows:
+        target = 250 if size <= 20000 else 1024
+        met = met and (size > 100000 or replay.peak_mb < target)
+        table.append(
+            [
+                str(size),
+                f"{replay.wall_s:.1f}",
+                f"{replay.peak_mb:.0f}",
+                f"{trivial.wall_s:.1f}",
+                f"{trivial.peak_mb:.0f}",
+                f"{floor.wall_s:.1f}" if floor else "-",
+                f"{floor.peak_mb:.0f}" if floor else "-",
+                f"< {target}",
+            ]
+        )
+    print()
+    print(tabulate(table, headers=headers, disable_numparse=True))
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, {bytecode_mode()}")
+    print(
+        f"target: replayed sessions under 250 MB up to 20,000 cases: {'met' if met else 'NOT met'}"
+    )
+    return 0 if met else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1000, help="N, dataset cases (1000)")
@@ -395,8 +502,21 @@ def main() -> int:
         help="cases of the one-at-a-time run, extrapolated to N; 0 skips it (40)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    parser.add_argument(
+        "--memory",
+        metavar="SIZES",
+        help="instead: peak RSS of replayed sessions of these sizes, e.g. 1000,10000,20000",
+    )
+    parser.add_argument("--store", help="with --memory: a store recorded from this dataset")
+    parser.add_argument(
+        "--memory-floor-limit",
+        type=int,
+        default=10000,
+        help="with --memory: run the bare SDK loop up to this many cases (10000)",
+    )
     bytecode_cache_option(parser)
-    return in_work_folder("llmeval-throughput-", parser.parse_args(), measure)
+    options = parser.parse_args()
+    return in_work_folder("llmeval-throughput-", options, memory if options.memory else measure)
 
 
 def in_work_folder(
