@@ -72,11 +72,18 @@ def recorder() -> CaseRecorder:
 
 
 def same_reply(replayed: Reply, recorded: Reply) -> None:
-    assert (replayed.text, replayed.finish_reason, replayed.usage, replayed.model) == (
+    assert (
+        replayed.text,
+        replayed.finish_reason,
+        replayed.usage,
+        replayed.model,
+        replayed.tool_calls,
+    ) == (
         recorded.text,
         recorded.finish_reason,
         recorded.usage,
         recorded.model,
+        recorded.tool_calls,
     )
 
 
@@ -174,10 +181,21 @@ TOOL_CALL_BODY = {
 }
 
 
+def test_a_tool_call_body_is_read_without_the_sdk(endpoints: Any, simulator: Simulator) -> None:
+    simulator.add_rule({"body": TOOL_CALL_BODY})
+    recorded = endpoints("all", simulator.url).chat(QUESTION, {}, recorder=recorder())
+    assert recorded.finish_reason == "tool_calls" and recorded.tool_calls
+    replayed = endpoints("none", closed_url()).replayed_chat(QUESTION, {}, recorder=recorder())
+    assert replayed is not None
+    same_reply(replayed, recorded)
+
+
 def test_a_body_it_cannot_vouch_for_replays_through_the_sdk(
     endpoints: Any, simulator: Simulator
 ) -> None:
-    simulator.add_rule({"body": TOOL_CALL_BODY})
+    unusual = copy.deepcopy(TOOL_CALL_BODY)
+    del unusual["choices"][0]["message"]["tool_calls"][0]["id"]  # the SDK makes it "null"
+    simulator.add_rule({"body": unusual})
     recorded = endpoints("all", simulator.url).chat(QUESTION, {}, recorder=recorder())
     assert recorded.finish_reason == "tool_calls"
     offline = endpoints("none", closed_url())
@@ -295,6 +313,9 @@ keys = st.sampled_from(
         "role",
         "content",
         "tool_calls",
+        "function",
+        "name",
+        "arguments",
         "prefix",
         "prompt_tokens",
         "completion_tokens",
@@ -320,7 +341,7 @@ def _containers(value: Any) -> list[Any]:
 
 @st.composite
 def bodies(draw: st.DrawFn) -> Any:
-    body = copy.deepcopy(BASE_BODY)
+    body = copy.deepcopy(draw(st.sampled_from([BASE_BODY, TOOL_CALL_BODY])))
     if draw(st.booleans()):
         chunks = [{"type": "text", "text": "bill"}, {"type": "text", "text": "ing"}]
         body["choices"][0]["message"]["content"] = chunks

@@ -61,8 +61,8 @@ class ModelInfo:
 
 
 # The parts of a chat completion body this reader vouches for; a body with anything else in
-# a choice or its message (tool calls, log probabilities, image chunks, ...) is left to the
-# SDK's own models.
+# a choice or its message (log probabilities, image chunks, tool calls of another shape, ...)
+# is left to the SDK's own models.
 _CHOICE_KEYS = frozenset({"index", "finish_reason", "message"})
 _MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "prefix"})
 _TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -75,9 +75,9 @@ def read_chat_body(body: Any, model: str) -> Reply | None:
 
     Accepts only the plain shape: the fields the SDK's `ChatCompletionResponse` requires,
     with their types, one choice whose message is text (a string, null, or text chunks) and
-    no tool calls. For such a body the SDK's models give the same reply (a test checks this);
-    anything else, however slightly unusual, returns None and goes through the SDK, which
-    answers it or rejects it as it always does.
+    tool calls of the plain shape (`_tool_calls`). For such a body the SDK's models give the
+    same reply (a test checks this); anything else, however slightly unusual, returns None
+    and goes through the SDK, which answers it or rejects it as it always does.
     """
     if not isinstance(body, dict):
         return None
@@ -95,6 +95,7 @@ def read_chat_body(body: Any, model: str) -> Reply | None:
     if usage is None or not isinstance(choices, list) or len(choices) != 1:
         return None
     text, finish_reason = "", None
+    tool_calls: list[ToolCall] = []
     if choices:
         choice = choices[0]
         if not isinstance(choice, dict) or not _only(choice, _CHOICE_KEYS):
@@ -104,10 +105,10 @@ def read_chat_body(body: Any, model: str) -> Reply | None:
             return None
         message = choice.get("message")
         if message is not None:
-            read = _message_text(message)
+            read = _message(message)
             if read is None:
                 return None
-            text = read
+            text, tool_calls = read
     if not _is_str(text):
         return None
     return Reply(
@@ -116,14 +117,51 @@ def read_chat_body(body: Any, model: str) -> Reply | None:
         usage=usage,
         latency_s=0.0,
         model=body["model"] or model,
+        tool_calls=tool_calls,
     )
 
 
-def _message_text(message: Any) -> str | None:
+def _message(message: Any) -> tuple[str, list[ToolCall]] | None:
+    """A message's text and tool calls, or None where the SDK must read it."""
     if not isinstance(message, dict) or not _only(message, _MESSAGE_KEYS):
         return None
-    if message.get("role", "assistant") != "assistant" or message.get("tool_calls") is not None:
+    if message.get("role", "assistant") != "assistant":
         return None
+    tool_calls = _tool_calls(message.get("tool_calls"))
+    text = _message_text(message)
+    return None if tool_calls is None or text is None else (text, tool_calls)
+
+
+# A tool call's keys: the SDK's `ToolCall` and its `FunctionCall`.
+_TOOL_CALL_KEYS = frozenset({"id", "type", "index", "function"})
+_FUNCTION_KEYS = frozenset({"name", "arguments"})
+
+
+def _tool_calls(calls: Any) -> list[ToolCall] | None:
+    """Tool calls each with a string id, name and arguments (an optional string type and
+    integer index): the SDK reads them alike. Anything else (no id, which the SDK makes
+    "null"; arguments as an object) returns None."""
+    if calls is None:
+        return []
+    if not isinstance(calls, list):
+        return None
+    found = []
+    for call in calls:
+        if not isinstance(call, dict) or not _only(call, _TOOL_CALL_KEYS):
+            return None
+        kind, index, function = call.get("type"), call.get("index"), call.get("function")
+        if (kind is not None and not _is_str(kind)) or (index is not None and not _is_int(index)):
+            return None
+        if not isinstance(function, dict) or function.keys() != _FUNCTION_KEYS:
+            return None
+        call_id, name, arguments = call.get("id"), function["name"], function["arguments"]
+        if not (_is_str(call_id) and _is_str(name) and _is_str(arguments)):
+            return None
+        found.append(ToolCall(str(call_id), name, arguments))
+    return found
+
+
+def _message_text(message: dict[str, Any]) -> str | None:
     prefix = message.get("prefix")
     if prefix is not None and not isinstance(prefix, bool):
         return None
