@@ -172,6 +172,21 @@ def test_a_k_run_is_a_subset_and_last_passed_skips_it_so_the_regression_blocks(
     assert compared["baseline"]["source"] == "full.json"
 
 
+def test_an_lf_rerun_is_a_subset_run(pytester: pytest.Pytester) -> None:
+    write_dataset_suite(pytester, ROWS[:4])
+    one_wrong = Simulator(
+        [{"match": "ticket 0$", "reply": "wrong"}, {"match": "ticket", "reply": "ok"}]
+    )
+    with one_wrong:
+        args = simulator_args(one_wrong)[:-2]  # with the cache: --lf needs it
+        pytester.runpytest(*args, "--llm-report=first.json")
+        pytester.runpytest(*args, "--lf", "--llm-report=rerun.json")
+    assert json.loads((pytester.path / "first.json").read_text())["run"]["complete"] is True
+    run = json.loads((pytester.path / "rerun.json").read_text())["run"]
+    assert run["complete"] is False
+    assert "--lf ran the last failures only" in run["subset"]
+
+
 # -- one error, said once ----------------------------------------------------------------------
 
 
@@ -294,3 +309,13 @@ def test_llmeval_init_writes_the_block_the_simulator_workflow_needs(
     result.assert_outcomes(failed=2)  # the simulator's default reply is not "ok": it was asked
     assert simulator.count("/v1/chat/completions") == 2
     assert (pytester.path / ".llmeval" / "simulator-store").is_dir()
+
+
+def test_a_model_a_rule_names_exactly_is_served_with_a_card() -> None:
+    from mistralai.client import Mistral
+
+    with Simulator([{"model": "my-model", "reply": "hi"}]) as simulator:
+        client = Mistral(api_key="test", server_url=simulator.url)
+        assert client.models.retrieve(model_id="my-model").id == "my-model"
+        reply = client.chat.complete(model="my-model", messages=[{"role": "user", "content": "x"}])
+    assert reply.choices[0].message.content == "hi"

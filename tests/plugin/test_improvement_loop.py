@@ -133,15 +133,18 @@ def test_a_fine_tune_names_its_base_and_an_unread_card_is_a_warning(
             assert llm_judge.score("hello") >= 1
         """
     )
-    result = pytester.runpytest(
-        *run_args, "--llm-judge-model=judge-without-card", "--llm-report=report.json"
-    )
+    args = [*run_args, "--llm-judge-model=mistral-large-2411", "--llm-report=report.json"]
+    assert pytester.runpytest(*args).ret == 0
+    # A store recorded before cards were: the judge's is gone, and a replay cannot read it.
+    for card in (pytester.path / "store" / "v1-models-mistral-large-2411").rglob("*.json"):
+        card.unlink()
+    result = pytester.runpytest(*args, "--llm-record-mode=none")
     result.assert_outcomes(passed=1)
     models = load(pytester.path / "report.json")["run"]["models"]
     assert models["model"]["base"] == "open-mistral-7b"
     assert models["judge"]["resolved"] is None
     result.stdout.fnmatch_lines(
-        ["*warning: judge judge-without-card: its model card could not be read*404*"]
+        ["*warning: judge mistral-large-2411: its model card could not be read*no recorded*"]
     )
 
 

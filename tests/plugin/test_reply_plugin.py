@@ -62,7 +62,7 @@ def test_replies_are_fetched_concurrently_and_each_request_once(
     result.assert_outcomes(passed=24)
     assert answering.count("/v1/chat/completions") == 24
     assert answering.max_in_flight > 1
-    body = answering.requests[0].body
+    body = next(request for request in answering.requests if request.endpoint == "chat").body
     assert body["messages"][0] == {"role": "system", "content": "Answer tickets."}
     assert body["temperature"] == 0.0 and body["max_tokens"] == 50
     assert all(message["role"] != "assistant" for message in body["messages"])

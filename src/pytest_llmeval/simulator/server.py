@@ -305,6 +305,8 @@ class Simulator:
             with self._lock:
                 planted = dict(self._model_cards)
             card = model_card(route[3], planted)
+            if card is None and serves(route[3], planted, (rule.model for rule in self._rules)):
+                card = model_card(route[3], {route[3]: {}})  # a rule names it: it is served
             return Answer(200, card) if card else error_answer(404, f"Model not found: {route[3]}")
         if route == ("POST", "v1", "files"):
             return self._upload(content_type, body)
