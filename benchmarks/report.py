@@ -126,6 +126,7 @@ def synthetic_records(count: int, seed: int, pass_rate: float) -> list[CaseRecor
             "dataset": None,
             "models": [],
             "store_problem": None,
+            "store_integrity": None,
         }
         records.append(record)
     return records

@@ -105,6 +105,26 @@ class CaseRecord(TypedDict):
     models: list[str]  # every model id the case called, in first-call order
     # Set when the answer reached the test but the store could not record it.
     store_problem: str | None
+    # Recordings the store refused to trust ("FILE: why"): a link, not a regular file, too
+    # large, or a stored request that is not the one the file is named for.
+    store_integrity: list[str] | None
+
+
+class NotCountedRecord(TypedDict):
+    """An eval case that was skipped or xfailed: out of every rate, counted in its group.
+
+    It rides on the test report under its own attribute (`census.NOT_COUNTED_ATTRIBUTE`),
+    so a skip is never read as a case record.
+    """
+
+    nodeid: str
+    group: str
+    kind: str
+    outcome: str  # "skipped" | "xfailed"
+    reason: str | None
+    threshold: float | None
+    min_score: float | None
+    max_unsafe: int | None
 
 
 # Every key of a case record, in the order it is defined.
@@ -149,6 +169,8 @@ class CallStats:
     pending: PendingRecording | None = None
     # Why the answer could not be recorded (the store refused it), for the case's record.
     store_problem: str | None = None
+    # A recording the store refused to trust, "FILE: why" (store_integrity in the report).
+    store_integrity: str | None = None
     # The recording a store hit came from, to name it when it proves unusable, and the
     # sample to call again and replace it with (new_episodes, all).
     store_file: str | None = None
@@ -201,6 +223,7 @@ class CaseRecorder:
     dataset: str | None = None
     models: list[str] = field(default_factory=list)
     store_problem: str | None = None
+    store_integrity: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_exchange(
@@ -235,6 +258,8 @@ class CaseRecorder:
             self.store_hits += int(stats.store_hit)
             self.store_misses += int(stats.store_miss)
             self.store_problem = self.store_problem or stats.store_problem
+            if stats.store_integrity and stats.store_integrity not in self.store_integrity:
+                self.store_integrity.append(stats.store_integrity)
 
     def add_completion(
         self,
@@ -344,6 +369,7 @@ class CaseRecorder:
                 "models": list(self.models),
                 # The answer reached the test, but the store could not record it.
                 "store_problem": self.store_problem,
+                "store_integrity": list(self.store_integrity) or None,
             }
 
     def _exchange(

@@ -14,11 +14,17 @@ import pytest
 from pytest_llmeval import hookspec
 from pytest_llmeval.errors import dataset_error_line
 from pytest_llmeval.session import hypothesis_profile, repeat
-from pytest_llmeval.session.census import CASE_ATTRIBUTE, WORKEROUTPUT_KEY, EvalCensus
+from pytest_llmeval.session.census import (
+    CASE_ATTRIBUTE,
+    NOT_COUNTED_ATTRIBUTE,
+    WORKEROUTPUT_KEY,
+    EvalCensus,
+)
 from pytest_llmeval.session.collector import COLLECTOR_NAME, ReportCollector
 from pytest_llmeval.session.markers import MARKER_HELP, SETTINGS_KEY, is_eval_case
 from pytest_llmeval.session.options import (
     NO_MODEL,
+    Launch,
     Settings,
     add_options,
     check_writable,
@@ -46,6 +52,7 @@ REDACTOR_KEY = pytest.StashKey[LogRedactor]()
 SESSION_KEY = pytest.StashKey["EvalSession"]()
 CASE_HOOKS_NAME = "llmeval-case-hooks"
 KEY_SCRUBBER_NAME = "llmeval-key-scrubber"
+LAUNCH_KEY = pytest.StashKey[Launch]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,14 +63,25 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspec)
 
 
+# tryfirst: before pytest's own implementation imports the first conftest.py, which could
+# change the environment; the command line and the environment are taken as they came.
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    early_config.stash[LAUNCH_KEY] = Launch.of(early_config.invocation_params.args, os.environ)
+
+
 @pytest.hookimpl(tryfirst=True)  # registers the llmeval profile before hypothesis loads one
 def pytest_configure(config: pytest.Config) -> None:
     for help_text in MARKER_HELP.values():
         config.addinivalue_line("markers", help_text)
-    settings = config.stash[OPTIONS_KEY] = read_settings(config)
-    check_writable(settings, controller=not hasattr(config, "workerinput"))
     api_key = os.environ.get("MISTRAL_API_KEY") or None
     scrubber = config.stash[SCRUBBER_KEY] = Scrubber(api_key)
+    try:
+        settings = read_settings(config, config.stash.get(LAUNCH_KEY, None))
+    except pytest.UsageError as error:  # it quotes the value given: a pasted key stays hidden
+        raise pytest.UsageError(scrubber.text(str(error))) from None
+    config.stash[OPTIONS_KEY] = settings
+    check_writable(settings, controller=not hasattr(config, "workerinput"))
     census = config.stash[CENSUS_KEY] = EvalCensus()
     # The SDK logs request headers (the key) with MISTRAL_DEBUG=1: hidden in its records.
     redactor = config.stash[REDACTOR_KEY] = LogRedactor(scrubber.secrets)
@@ -99,7 +117,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     settings, scrubber = config.stash[OPTIONS_KEY], config.stash[SCRUBBER_KEY]
-    return header_lines(settings, has_key=bool(scrubber.secrets))
+    return [scrubber.text(line) for line in header_lines(settings, has_key=bool(scrubber.secrets))]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -143,6 +161,10 @@ class CaseHooks:
         report = yield
         if record is not None:
             setattr(report, CASE_ATTRIBUTE, record)  # travels with xdist reports
+        else:
+            not_counted = self.session.not_counted_record(item, report)
+            if not_counted is not None:
+                setattr(report, NOT_COUNTED_ATTRIBUTE, not_counted)
         if one_line is not None:
             report.longrepr = one_line
         return report
@@ -166,8 +188,18 @@ class KeyScrubber:
         return report
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# A wrapper, tryfirst: it sees the items before any other plugin's or conftest's hook can
+# drop one (only a conftest wrapper of its own could come first), so that the census knows
+# every eval case collected and can name those that vanished without being deselected.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Generator[None, None, None]:
+    config.stash[CENSUS_KEY].before_hooks(
+        [item.nodeid for item in items if SETTINGS_KEY in item.stash]
+    )
     hypothesis_profile.apply_to_model_tests(items)
+    return (yield)
 
 
 @pytest.hookimpl(trylast=True)  # after the parametrize markers: the run's id comes last
@@ -179,7 +211,9 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
     """Counts the eval cases among items deselected by -k, -m or --deselect."""
     if items:
         census = items[0].config.stash[CENSUS_KEY]
-        census.deselected += sum(1 for item in items if SETTINGS_KEY in item.stash)
+        deselected = [item.nodeid for item in items if SETTINGS_KEY in item.stash]
+        census.deselected += len(deselected)
+        census.deselected_ids.update(deselected)
 
 
 @pytest.hookimpl(trylast=True)  # after every plugin has had its say on session.items

@@ -47,6 +47,7 @@ from pytest_llmeval.report.model import (
     Totals,
     UsageSummary,
 )
+from pytest_llmeval.report.not_counted import attach_not_counted
 from pytest_llmeval.report.pricing import PriceTable, estimate, tokens_by_model
 from pytest_llmeval.report.stats import (
     case_mean_interval,
@@ -77,14 +78,15 @@ def build_report(
     interrupted: bool = False,
     data: DataSummary | None = None,
     prices: PriceTable | None = None,
+    not_counted: Iterable[Mapping[str, Any]] = (),
 ) -> Report:
     """The report of `records`: every figure, then every verdict by `gate.decide`.
 
     `baseline` is an earlier JSON report (from `baseline.load_baseline`); `baseline_source` names it
     in the report. `extra_rules` run after the built-in gate rules. With `interrupted`, the
     report covers the cases that finished and the gate fails for that reason. `data` is the
-    run against its training data (`--llm-train-data`), read by the collector. With `prices`,
-    the usage carries the estimated cost of every model's tokens.
+    run against its training data (`--llm-train-data`). With `prices`, the usage carries the
+    estimated cost of every model's tokens. `not_counted`: skipped and xfailed eval cases.
     """
     records = records if isinstance(records, Sequence) else list(records)
     baseline_cases: dict[str, tuple[str, str | None]] = {}
@@ -101,6 +103,7 @@ def build_report(
     comparison: BaselineComparison | None = None
     if baseline is not None:
         comparison = _compare(baseline, baseline_source, groups, format_summary, tally)
+    groups = attach_not_counted(groups, not_counted)  # skipped and xfailed: in no rate
     report = Report(
         run=run,
         settings=settings,
@@ -110,6 +113,8 @@ def build_report(
             passed=sum(group.passed for group in groups),
             failed=sum(group.failed for group in groups),
             errors=sum(group.errors for group in groups),
+            skipped=sum(group.skipped for group in groups),
+            xfailed=sum(group.xfailed for group in groups),
         ),
         groups=groups,
         format=format_summary,
@@ -128,6 +133,7 @@ def build_report(
         clusters=[dict(cluster) for cluster in failure_clusters(records)],
         endpoint_down=_endpoint_down(tally.errored_cases),
         store_problems=sorted(tally.store_problems),
+        store_integrity=sorted({str(p) for r in records for p in r.get("store_integrity") or ()}),
     )
     return decide(report, extra_rules)
 

@@ -70,6 +70,12 @@ class RunInfo:
     stop_reason: str | None = None  # why they did not run, e.g. "stopped after ..., -x"
     skipped_no_model: int = 0  # eval cases skipped because no model under test was set
     model_required: bool = False  # CI is set or the record mode is none: those skips block
+    # Eval cases collected before any collection hook ran (None: unknown), and those that a
+    # hook dropped without deselecting them (a conftest's pytest_collection_modifyitems).
+    collected: int | None = None
+    removed_cases: list[str] = field(default_factory=list)
+    # Under CI with a record mode that calls: the server those calls go to (None otherwise).
+    live_server: str | None = None
 
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
@@ -91,6 +97,10 @@ class RunInfo:
             "stop_reason": self.stop_reason,
             "skipped_no_model": self.skipped_no_model,
             "model_required": self.model_required,
+            "collected": self.collected,
+            "removed": len(self.removed_cases),
+            "removed_cases": list(self.removed_cases),
+            "live_server": self.live_server,
         }
         return {**{key: value for key, value in self.extra.items() if key not in fixed}, **fixed}
 
@@ -103,6 +113,8 @@ class Totals:
     passed: int = 0
     failed: int = 0
     errors: int = 0
+    skipped: int = 0  # eval cases skipped or xfailed: in no case count above
+    xfailed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +122,8 @@ class Totals:
             "passed": self.passed,
             "failed": self.failed,
             "errors": self.errors,
+            "skipped": self.skipped,
+            "xfailed": self.xfailed,
         }
 
 
@@ -194,6 +208,17 @@ class GroupSummary:
     position_bias: int | None = None  # comparisons whose two orders disagreed
     calibration: Calibration | None = None
     score_distribution: dict[str, int] | None = None  # judge score -> cases, lowest first
+    # Cases skipped or xfailed: in none of the counts above, never out of sight.
+    skipped_cases: list[str] = field(default_factory=list)
+    xfailed_cases: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_cases)
+
+    @property
+    def xfailed(self) -> int:
+        return len(self.xfailed_cases)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -225,6 +250,10 @@ class GroupSummary:
             "score_distribution": (
                 None if self.score_distribution is None else dict(self.score_distribution)
             ),
+            "skipped": self.skipped,
+            "xfailed": self.xfailed,
+            "skipped_cases": list(self.skipped_cases),
+            "xfailed_cases": list(self.xfailed_cases),
         }
 
 
@@ -483,6 +512,8 @@ class Report:
     # Hostile servers and broken stores: each said once for the whole run.
     endpoint_down: EndpointDown | None = None
     store_problems: list[str] = field(default_factory=list)
+    # Recordings the store refused to trust, "FILE: why" each (the store_integrity rule).
+    store_integrity: list[str] = field(default_factory=list)
 
     @property
     def gate(self) -> GateResult:
@@ -512,6 +543,7 @@ class Report:
             "clusters": [dict(cluster) for cluster in self.clusters],
             "endpoint_down": None if self.endpoint_down is None else self.endpoint_down.to_dict(),
             "store_problems": list(self.store_problems),
+            "store_integrity": list(self.store_integrity),
             "cases": self.cases,
         }
 

@@ -11,6 +11,12 @@ from tabulate import tabulate
 
 from pytest_llmeval.report.layout import fit_lines, fits, table
 from pytest_llmeval.report.model import BaselineDelta, CaseEntry, GroupSummary, Report
+from pytest_llmeval.report.not_counted import (
+    condition_lines,
+    headline_parts,
+    live_text,
+    not_counted_lines,
+)
 from pytest_llmeval.report.stats import format_p_value
 from pytest_llmeval.report.wording import distinct_rates, no_model_sentence, plural, rate_text
 
@@ -55,13 +61,14 @@ def terminal_lines(report: Report, view: TerminalView = TerminalView()) -> list[
     -qq the verdict line alone."""
     if view.verbosity <= -2:
         return [_verdict_line(report, view)]
-    if not report.totals.cases:  # every eval case skipped, or none ran: the verdict alone
-        return [
-            *fit_lines(_warning_lines(report, _plain), view.width),
-            *_verdict_lines(report, view),
-        ]
+    if not report.totals.cases:  # every eval case skipped, or none ran: what did not count
+        lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
+        lines += not_counted_lines(report, _plain, view.verbosity)
+        lines += _run_condition_lines(report, _plain)
+        return [*fit_lines(lines, view.width), "", *_verdict_lines(report, view)]
     lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
     lines += _group_table_lines(report, view.width)
+    lines += not_counted_lines(report, _plain, view.verbosity)
     if view.verbosity < 0:
         return [*fit_lines(lines, view.width), "", *_verdict_lines(report, view)]
     lines += _repeat_lines(report, _plain, "simple")
@@ -225,6 +232,10 @@ def markdown(report: Report) -> str:
     if report.groups:
         out += ["", "### Groups", ""]
         out += _group_table(report, _md, "github")
+    not_counted = not_counted_lines(report, _md, 1)
+    if not_counted:
+        out += ["", "### Not counted (skipped, xfailed)", ""]
+        out += [f"- {line.strip()}" for line in not_counted]
     repeats = _repeat_lines(report, _md, "github")
     if repeats:
         out += ["", "### Repeated runs", *repeats]
@@ -381,7 +392,7 @@ def _headline(report: Report, text: _Escape) -> str:
     tail = f"started {text(run.started)}, {run.duration_s:.1f} s"
     if report.interrupted:
         tail += ", INTERRUPTED"
-    return f"llmeval: {models}; {counts}; {tail}"
+    return f"llmeval: {models}; {counts}; {tail}{live_text(report, text)}"
 
 
 def _completeness_text(report: Report) -> str:
@@ -394,6 +405,7 @@ def _completeness_text(report: Report) -> str:
         parts.append(f"{run.not_run} did not run")
     if run.skipped_no_model:
         parts.append(f"{run.skipped_no_model} skipped (no model)")
+    parts += headline_parts(report)
     return "".join(f", {part}" for part in parts)
 
 
@@ -635,6 +647,7 @@ def _run_condition_lines(report: Report, escape: _Escape) -> list[str]:
             f" {plural(down.cases, 'case')} failed at once without waiting for it"
         )
     lines += [f"Store: {escape(problem)}" for problem in report.store_problems]
+    lines += condition_lines(report, escape)
     return ["", *lines] if lines else []
 
 

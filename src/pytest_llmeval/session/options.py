@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -339,6 +339,10 @@ class Settings(NamedTuple):
     baseline_from_ledger: bool  # --llm-baseline=ledger:last-passed
     prices: PriceTable | None  # None: the shipped table, as is
     repeat: int = 1
+    ci: bool = False  # the CI variable, as the run was started (a conftest cannot unset it)
+    # Under CI: the values of the ini file, addopts or a conftest that were not used, said
+    # once in the header ("llm_record_mode, llm_server_url from pytest.ini").
+    ci_ignored: tuple[str, ...] = ()
 
 
 class RawValue(NamedTuple):
@@ -371,11 +375,77 @@ def _raw(config: pytest.Config, option: Option) -> RawValue:
     return RawValue(option.default, config.rootpath, "default")
 
 
-def read_settings(config: pytest.Config) -> Settings:
+# Under CI these come from the command line and the environment only (the workflow's):
+# the ini file, its addopts and a conftest.py belong to the pull request (docs/ci.md).
+FROM_LAUNCH_UNDER_CI = (RECORD_MODE, SERVER_URL)
+_LAUNCH_ENV = ("CI", "MISTRAL_SERVER_URL", "PYTEST_ADDOPTS")
+
+
+class Launch(NamedTuple):
+    """What the run was started with, taken before any conftest.py ran: the command line
+    (after PYTEST_ADDOPTS, as pytest reads them) and the environment variables read here."""
+
+    args: tuple[str, ...]
+    environ: dict[str, str]
+
+    @classmethod
+    def of(cls, args: Sequence[str], environ: Mapping[str, str]) -> Launch:
+        import shlex
+
+        kept = {name: environ[name] for name in _LAUNCH_ENV if environ.get(name)}
+        return cls((*shlex.split(kept.get("PYTEST_ADDOPTS", "")), *args), kept)
+
+    @property
+    def ci(self) -> bool:
+        return bool(self.environ.get("CI"))
+
+    def values(self) -> dict[str, str]:
+        """The `FROM_LAUNCH_UNDER_CI` options given on the command line, by ini key."""
+        import argparse
+
+        parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+        for flag in FROM_LAUNCH_UNDER_CI:
+            parser.add_argument(flag, dest=flag.lstrip("-").replace("-", "_"))
+        try:
+            known, _ = parser.parse_known_args(list(self.args))
+        except (argparse.ArgumentError, SystemExit):
+            return {}  # pytest itself names what is wrong with the command line
+        return {key: str(value) for key, value in vars(known).items() if value is not None}
+
+
+def _launch_raw(
+    config: pytest.Config, option: Option, launch: Launch, ignored: list[str]
+) -> RawValue:
+    """Under CI, an option of FROM_LAUNCH_UNDER_CI: from the command line or the environment
+    as the run started, else its default; a value found elsewhere goes into `ignored`."""
+    given = launch.values().get(option.ini)
+    value = config.getoption(option.ini)
+    if value is not None and str(value) != given:
+        ignored.append(f"{option.flag}={value} from addopts or a conftest.py")
+    if given is None and option.ini != "llm_record_mode":
+        given = launch.environ.get(option.env or "")
+    if config.getini(option.ini) not in (None, "", []):
+        ignored.append(f"{option.ini} from {config.inipath or config.rootpath}")
+    if given:
+        return RawValue(given, None, "command line")
+    return RawValue(option.default, config.rootpath, "default")
+
+
+def read_settings(config: pytest.Config, launch: Launch | None = None) -> Settings:
+    """Every option resolved; `launch` (`Launch.of` the command line and environment before
+    the conftest files ran) decides CI and, under CI, the record mode and the server."""
     by_flag = {option.flag: option for option in OPTIONS}
+    if launch is None:
+        launch = Launch.of(config.invocation_params.args, os.environ)
+    ignored: list[str] = []
+
+    def raw_value(option: Option) -> RawValue:
+        if launch.ci and option.flag in FROM_LAUNCH_UNDER_CI:
+            return _launch_raw(config, option, launch, ignored)
+        return _raw(config, option)
 
     def path(flag: str) -> Path | None:
-        raw = _raw(config, by_flag[flag])
+        raw = raw_value(by_flag[flag])
         if not raw.text:
             return None
         given = Path(raw.text).expanduser()
@@ -383,7 +453,7 @@ def read_settings(config: pytest.Config) -> Settings:
 
     def get(flag: str, convert: Callable[[str], T]) -> T | None:
         option = by_flag[flag]
-        raw = _raw(config, option)
+        raw = raw_value(option)
         if raw.text is None:
             return None
         try:
@@ -397,14 +467,15 @@ def read_settings(config: pytest.Config) -> Settings:
         return value
 
     mode = get(RECORD_MODE, record_mode) or (
-        RecordMode.NONE if os.environ.get("CI") else RecordMode.NEW_EPISODES
+        RecordMode.NONE if launch.ci else RecordMode.NEW_EPISODES
     )
+    server = get(SERVER_URL, server_url)
     strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
     from_ledger = _raw(config, by_flag[BASELINE]).text == LAST_PASSED
     ledger_off = (_raw(config, by_flag[LEDGER]).text or "").strip().lower() == "none"
     return Settings(
         model=get(MODEL, model_id),
-        server_url=get(SERVER_URL, server_url),
+        server_url=server,
         judge_model=required(JUDGE_MODEL, model_id),
         moderation_model=required(MODERATION_MODEL, model_id),
         record_mode=mode,
@@ -425,6 +496,8 @@ def read_settings(config: pytest.Config) -> Settings:
         baseline_from_ledger=from_ledger,
         repeat=required(REPEAT, positive_int),
         prices=price_table(config),
+        ci=launch.ci,
+        ci_ignored=tuple(dict.fromkeys(ignored)),
     )
 
 
@@ -470,7 +543,23 @@ def header_lines(settings: Settings, *, has_key: bool) -> list[str]:
         f" record mode {settings.record_mode}",
         f"llmeval: store {settings.store.resolve()}",  # absolute paths are long: a line
     ]
+    if settings.ci_ignored:
+        lines.append(f"llmeval: warning: {ci_ignored_sentence(settings.ci_ignored)}")
     return lines + [f"llmeval: {condition}" for condition in _session_conditions(settings, has_key)]
+
+
+def ci_ignored_sentence(ignored: Sequence[str]) -> str:
+    """The one warning on settings CI did not use, e.g. `CI is set: ignored llm_record_mode,
+    llm_server_url from /repo/pytest.ini; ...`."""
+    by_source: dict[str, list[str]] = {}
+    for entry in ignored:
+        name, _, source = entry.partition(" from ")
+        by_source.setdefault(source, []).append(name)
+    listed = "; ".join(f"{', '.join(names)} from {source}" for source, names in by_source.items())
+    return (
+        f"CI is set: ignored {listed}; under CI the record mode and the server come from the"
+        " command line or the environment only"
+    )
 
 
 def _session_conditions(settings: Settings, has_key: bool) -> list[str]:
