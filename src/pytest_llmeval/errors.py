@@ -54,6 +54,17 @@ class StoreError(LLMAPIError):
     """A recording could not be used or written: names the file or folder and what to do."""
 
 
+class StoreIntegrityError(StoreError):
+    """A recording the store refuses to trust: a symbolic link, not a regular file, larger
+    than the limit, or holding another request than the one it is named for. Its answer is
+    never replayed; the `store_integrity` gate rule names the file."""
+
+    def __init__(self, message: str, *, file: str, problem: str) -> None:
+        super().__init__(message)
+        self.file = file
+        self.problem = problem
+
+
 class JudgeError(LLMAPIError):
     """The judge model's verdict failed its JSON check twice: an infrastructure error."""
 

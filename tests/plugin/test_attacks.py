@@ -275,7 +275,7 @@ def recorded(pytester: pytest.Pytester, simulator: Simulator) -> Path:
     """The suite's one recording, made against the simulator."""
     pytester.makepyfile(REPLY_SUITE)
     assert pytester.runpytest(*simulator_args(simulator)).ret == 0
-    (file,) = (pytester.path / "store").rglob("*.json")
+    (file,) = (pytester.path / "store" / "v1-chat-completions").rglob("*.json")
     return file
 
 

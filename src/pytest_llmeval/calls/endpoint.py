@@ -18,7 +18,7 @@ from pytest_llmeval.calls.loop import LoopThread
 from pytest_llmeval.calls.reply import ModelInfo, Reply, Usage, recorded_json, recorded_reply
 from pytest_llmeval.calls.request_body import CHAT_PATH, chat_store_request
 from pytest_llmeval.case_record import CallStats, CaseRecorder
-from pytest_llmeval.errors import LLMAPIError, SecretLeakError
+from pytest_llmeval.errors import LLMAPIError, SecretLeakError, StoreIntegrityError
 from pytest_llmeval.replay.keys import StoreRequest
 from pytest_llmeval.replay.record_mode import RecordMode
 from pytest_llmeval.replay.recording import StoredResponse
@@ -208,7 +208,15 @@ class Endpoint:
         if request is None or self.replayer.mode is RecordMode.ALL or not _has_key(request):
             return None
         samples = recorder.samples if recorder is not None else None
-        _, found = self.replayer.replay(request, samples, read, claim_on_miss=False)
+        try:
+            _, found = self.replayer.replay(request, samples, read, claim_on_miss=False)
+        except StoreIntegrityError as error:
+            if recorder is not None:
+                refused = f"{error.file}: {error.problem}"
+                recorder.add_call(
+                    CallStats(endpoint=request.path, model=model, store_integrity=refused)
+                )
+            raise
         if found is not None and recorder is not None:
             recorder.add_call(CallStats(endpoint=request.path, model=model, store_hit=True))
         return found

@@ -11,7 +11,7 @@ import httpx2
 
 from pytest_llmeval.calls.retry import RetryPolicy
 from pytest_llmeval.case_record import CallStats
-from pytest_llmeval.errors import EndpointDownError, LLMAPIError, StoreError
+from pytest_llmeval.errors import EndpointDownError, LLMAPIError, StoreError, StoreIntegrityError
 from pytest_llmeval.replay.keys import StoreRequest
 from pytest_llmeval.replay.record_mode import RecordMode
 from pytest_llmeval.replay.recording import StoredResponse
@@ -332,9 +332,14 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
             # The recording proved unusable (the SDK rejected it): call again, same sample.
             sample, stored = stats.rerecord_sample, None
         else:
-            sample, stored = self._replayer.replay(
-                stored_request, current_samples.get(), _as_is, claim_on_miss=True
-            )
+            try:
+                sample, stored = self._replayer.replay(
+                    stored_request, current_samples.get(), _as_is, claim_on_miss=True
+                )
+            except StoreIntegrityError as error:
+                if stats is not None:
+                    stats.store_integrity = f"{error.file}: {error.problem}"
+                raise
         if stored is not None and not 200 <= stored.status < 300:
             file = self._store.file_for(stored_request, sample)
             if self._replayer.mode is RecordMode.NONE:

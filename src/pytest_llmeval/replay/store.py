@@ -8,14 +8,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.errors import ReplayMissError, SecretLeakError
+from pytest_llmeval.errors import ReplayMissError, SecretLeakError, StoreIntegrityError
 from pytest_llmeval.replay.explain import MissExplainer
+from pytest_llmeval.replay.file_guard import linked_folder
 from pytest_llmeval.replay.keys import StoreRequest, endpoint_slug, recording_name
 from pytest_llmeval.replay.recording import (
     CorruptRecording,
     StoredResponse,
+    UntrustedRecording,
     read_recording,
     recording_text,
+    request_mismatch,
     request_part,
     response_part,
     stored_response,
@@ -38,6 +41,7 @@ class ReplayStore:
         self._root_text = str(self.root)
         self._secrets = tuple(usable_secrets(secrets))
         self._explainer = MissExplainer(self.root)
+        self._trusted_folders: set[str] = set()  # checked for symbolic links once each
 
     def key(self, request: StoreRequest, sample: int = 0) -> str:
         """The request's digest and sample index, e.g. `3fa2…c9-0`: the recording's name."""
@@ -62,9 +66,39 @@ class ReplayStore:
         )
         try:
             document = read_recording(name)
-        except (FileNotFoundError, CorruptRecording):
+        except FileNotFoundError:
             return None
+        except UntrustedRecording as error:
+            raise self.integrity_error(name, str(error)) from None
+        except CorruptRecording:
+            return None
+        folder = os.path.dirname(name)
+        if folder not in self._trusted_folders:
+            linked = linked_folder(self._root_text, folder)
+            if linked is not None:
+                raise self.integrity_error(name, f"its folder {linked} is a symbolic link")
+            self._trusted_folders.add(folder)
+        mismatch = request_mismatch(document, request)
+        if mismatch is not None:
+            raise self.integrity_error(name, mismatch)
         return stored_response(document)
+
+    def integrity_error(self, file: str, problem: str) -> StoreIntegrityError:
+        """The error for a recording the store refuses to trust: never replayed, blocking."""
+        shown = self._shown(file)
+        return StoreIntegrityError(
+            f"refusing the recording {shown}: {problem}; its answer is not replayed (delete"
+            " the file, or record it again from a trusted environment)",
+            file=shown,
+            problem=problem,
+        )
+
+    def _shown(self, file: str) -> str:
+        """`file` as the report names it: relative to the working directory when inside it."""
+        try:
+            return os.path.relpath(file)
+        except ValueError:  # another drive (Windows)
+            return file
 
     def save(
         self,
