@@ -26,7 +26,6 @@ from pytest_llmeval.strict_json.pattern_sandbox import sandbox
 Search = Callable[[str], Any]
 
 
-
 class PatternError(ValueError):
     """A pattern that neither Python's `re` nor an ECMA-262 engine can read."""
 
