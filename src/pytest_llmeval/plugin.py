@@ -31,6 +31,7 @@ from pytest_llmeval.session.options import (
     header_lines,
     read_settings,
 )
+from pytest_llmeval.session.termination import Termination
 from pytest_llmeval.support.redact import LogRedactor, Scrubber
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ SESSION_KEY = pytest.StashKey["EvalSession"]()
 CASE_HOOKS_NAME = "llmeval-case-hooks"
 KEY_SCRUBBER_NAME = "llmeval-key-scrubber"
 LAUNCH_KEY = pytest.StashKey[Launch]()
+TERMINATION_KEY = pytest.StashKey[Termination]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,6 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(scrubber.text(str(error))) from None
     config.stash[OPTIONS_KEY] = settings
     check_writable(settings, controller=not hasattr(config, "workerinput"))
+    termination = config.stash[TERMINATION_KEY] = Termination()
+    termination.install()
     census = config.stash[CENSUS_KEY] = EvalCensus()
     # The SDK logs request headers (the key) with MISTRAL_DEBUG=1: hidden in its records.
     redactor = config.stash[REDACTOR_KEY] = LogRedactor(scrubber.secrets)
@@ -103,6 +107,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    termination = config.stash.get(TERMINATION_KEY, None)
+    if termination is not None:
+        termination.remove()
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.close()
