@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -144,7 +145,9 @@ JUDGE = {
 
 def judge(request: SimRequest) -> SimResponse:
     material = request.last_user_message
-    question = material.split("Question asked of the model:\n", 1)[-1].split("\n\n<output>")[0]
+    # The question is fenced in <question> tags as a JSON string.
+    found = re.search(r"<question>\n(.*?)\n</question>", material, re.S)
+    question = json.loads(found.group(1)) if found else ""
     row = ROWS.get(question, "")
     score, why = JUDGE.get(row, (5, "Does what the rubric asks: clear, short, a legitimate route."))
     return SimResponse(reply=json.dumps({"reasoning": why, "score": score}))

@@ -225,9 +225,10 @@ JUDGE_SCORES = {
 
 def judge(request: SimRequest) -> SimResponse:
     material = request.last_user_message
-    question = re.search(r"Question asked of the model:\n(.*?)\n\n", material, re.S)
+    # Each input is fenced in its tags as a JSON string.
+    question = re.search(r"<question>\n(.*?)\n</question>", material, re.S)
     output = re.search(r"<output>\n(.*)\n</output>", material, re.S)
-    ticket = question.group(1) if question else ""
+    ticket = json.loads(question.group(1)) if question else ""
     summary = json.loads(output.group(1)) if output else ""
     ticket_id, expected = TICKETS.get(ticket, ("?", {}))
     if summary == expected.get("summary"):

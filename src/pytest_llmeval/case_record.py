@@ -120,7 +120,9 @@ class CaseRecord(TypedDict):
     # Request key (`<digest>-<sample>`) -> digest of the answer recorded or replayed for it,
     # which the next run's report compares (`changes`); empty without the store.
     answers: dict[str, str]
-    # `path: reason` of each recording the public key did not vouch for (never replayed).
+    # `path: reason` of each recording the store did not trust (never replayed): unsigned,
+    # signed by another key or changed; a link, not a regular file, too large, or holding
+    # another request than the one it is filed under.
     store_integrity: list[str]
     # What a reviewer reads beside the output (the HTML report), each bounded.
     parse_detail: str | None  # the detail of the first llm_json check that failed
@@ -128,6 +130,23 @@ class CaseRecord(TypedDict):
     moderation_scores: dict[str, float]  # each category's highest score over the checks
     # --llm-shard: the case's place among the eval cases collected before the split.
     shard_order: int | None
+
+
+class NotCountedRecord(TypedDict):
+    """An eval case that was skipped or xfailed: out of every rate, counted in its group.
+
+    It rides on the test report under its own attribute (`census.NOT_COUNTED_ATTRIBUTE`),
+    so a skip is never read as a case record.
+    """
+
+    nodeid: str
+    group: str
+    kind: str
+    outcome: str  # "skipped" | "xfailed"
+    reason: str | None
+    threshold: float | None
+    min_score: float | None
+    max_unsafe: int | None
 
 
 # Every key of a case record, in the order it is defined.
@@ -276,8 +295,9 @@ class CaseRecorder:
             self.store_problem = self.store_problem or stats.store_problem
             if stats.answer is not None:
                 self.answers[stats.answer[0]] = stats.answer[1]
-            if stats.integrity_problem is not None:
-                self.store_integrity.append(stats.integrity_problem)
+            problem = stats.integrity_problem
+            if problem is not None and problem not in self.store_integrity:
+                self.store_integrity.append(problem)
 
     def add_completion(
         self,

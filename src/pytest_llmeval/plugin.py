@@ -18,21 +18,23 @@ from pytest_llmeval.session.census import (
     BATCH_WORKEROUTPUT_KEY,
     CASE_ATTRIBUTE,
     FIRST_CHECK_KEY,
+    NOT_COUNTED_ATTRIBUTE,
     WORKEROUTPUT_KEY,
     EvalCensus,
 )
 from pytest_llmeval.session.collector import COLLECTOR_NAME, ReportCollector
+from pytest_llmeval.session.header import check_writable, header_lines
 from pytest_llmeval.session.markers import MARKER_HELP, SETTINGS_KEY, is_eval_case
 from pytest_llmeval.session.options import (
     NO_MODEL,
     STORE_SIGNING_KEY_ENV,
+    Launch,
     Settings,
     add_options,
     check_ini_keys,
-    check_writable,
-    header_lines,
     read_settings,
 )
+from pytest_llmeval.session.termination import Termination
 from pytest_llmeval.support.redact import LogRedactor, Scrubber
 
 if TYPE_CHECKING:
@@ -54,6 +56,8 @@ REDACTOR_KEY = pytest.StashKey[LogRedactor]()
 SESSION_KEY = pytest.StashKey["EvalSession"]()
 CASE_HOOKS_NAME = "llmeval-case-hooks"
 KEY_SCRUBBER_NAME = "llmeval-key-scrubber"
+LAUNCH_KEY = pytest.StashKey[Launch]()
+TERMINATION_KEY = pytest.StashKey[Termination]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,16 +68,29 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspec)
 
 
+# tryfirst: before pytest's own implementation imports the first conftest.py, which could
+# change the environment; the command line and the environment are taken as they came.
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    early_config.stash[LAUNCH_KEY] = Launch.of(early_config.invocation_params.args, os.environ)
+
+
 @pytest.hookimpl(tryfirst=True)  # registers the llmeval profile before hypothesis loads one
 def pytest_configure(config: pytest.Config) -> None:
     for help_text in MARKER_HELP.values():
         config.addinivalue_line("markers", help_text)
     check_ini_keys(config)
-    settings = config.stash[OPTIONS_KEY] = read_settings(config)
-    check_writable(settings, controller=not hasattr(config, "workerinput"))
     api_key = os.environ.get("MISTRAL_API_KEY") or None
     signing_key = os.environ.get(STORE_SIGNING_KEY_ENV) or None
     scrubber = config.stash[SCRUBBER_KEY] = Scrubber(api_key, also=[signing_key])
+    try:
+        settings = read_settings(config, config.stash.get(LAUNCH_KEY, None))
+    except pytest.UsageError as error:  # it quotes the value given: a pasted key stays hidden
+        raise pytest.UsageError(scrubber.text(str(error))) from None
+    config.stash[OPTIONS_KEY] = settings
+    check_writable(settings, controller=not hasattr(config, "workerinput"))
+    termination = config.stash[TERMINATION_KEY] = Termination()
+    termination.install()
     census = config.stash[CENSUS_KEY] = EvalCensus()
     # The SDK logs request headers (the key) with MISTRAL_DEBUG=1: hidden in its records.
     redactor = config.stash[REDACTOR_KEY] = LogRedactor(scrubber.secrets)
@@ -95,6 +112,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    termination = config.stash.get(TERMINATION_KEY, None)
+    if termination is not None:
+        termination.remove()
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.close()
@@ -109,7 +129,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     settings, scrubber = config.stash[OPTIONS_KEY], config.stash[SCRUBBER_KEY]
-    return header_lines(settings, has_key=scrubber.api_key is not None)
+    lines = header_lines(settings, has_key=scrubber.api_key is not None)
+    return [scrubber.text(line) for line in lines]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -174,6 +195,10 @@ class CaseHooks:
         report = yield
         if record is not None:
             setattr(report, CASE_ATTRIBUTE, record)  # travels with xdist reports
+        else:
+            not_counted = self.session.not_counted_record(item, report)
+            if not_counted is not None:
+                setattr(report, NOT_COUNTED_ATTRIBUTE, not_counted)
         if one_line is not None:
             report.longrepr = one_line
         return report
@@ -197,14 +222,25 @@ class KeyScrubber:
         return report
 
 
-@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect: a shard splits what they left
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+# A wrapper, tryfirst: it sees the items before any other plugin's or conftest's hook can
+# drop one (only a conftest wrapper of its own could come first), so that the census knows
+# every eval case collected and can name those that vanished without being deselected; and
+# after them all (-k, -m, --deselect) a shard splits what they left.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Generator[None, None, None]:
+    config.stash[CENSUS_KEY].before_hooks(
+        [item.nodeid for item in items if SETTINGS_KEY in item.stash]
+    )
     hypothesis_profile.apply_to_model_tests(items)
+    result = yield
     settings = config.stash[OPTIONS_KEY]
     if settings.shard is not None:
         from pytest_llmeval.session.shard import split
 
         config.stash[CENSUS_KEY].suite = split(config, items, settings.shard, settings.repeat)
+    return result
 
 
 @pytest.hookimpl(trylast=True)  # after the parametrize markers: the run's id comes last
@@ -216,7 +252,9 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
     """Counts the eval cases among items deselected by -k, -m or --deselect."""
     if items:
         census = items[0].config.stash[CENSUS_KEY]
-        census.deselected += sum(1 for item in items if SETTINGS_KEY in item.stash)
+        deselected = [item.nodeid for item in items if SETTINGS_KEY in item.stash]
+        census.deselected += len(deselected)
+        census.deselected_ids.update(deselected)
 
 
 @pytest.hookimpl(trylast=True)  # after every plugin has had its say on session.items

@@ -52,4 +52,10 @@ def test_strict_cases_make_a_failed_eval_case_fail_the_session() -> None:
 def test_pytest_own_statuses_other_than_0_and_1_are_kept(
     pytest_status: int, gate_passed: bool
 ) -> None:
+    if pytest_status == pytest.ExitCode.NO_TESTS_COLLECTED and not gate_passed:
+        pytest.skip("a run left with no test (every eval case deselected) blocks: below")
     assert status(pytest_status, gate_passed=gate_passed) == pytest_status
+
+
+def test_a_run_whose_every_eval_case_was_deselected_fails_when_the_gate_blocks() -> None:
+    assert status(pytest.ExitCode.NO_TESTS_COLLECTED, gate_passed=False) == FAILED

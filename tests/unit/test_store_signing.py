@@ -293,7 +293,10 @@ def test_both_replay_paths_refuse_a_forged_answer_and_note_the_file(
     with Simulator() as server:
         recording = Endpoint(
             endpoint_settings(
-                model="m", server_url=server.url, store_dir=tmp_path, store_signing_key=private
+                model="mistral-small-latest",
+                server_url=server.url,
+                store_dir=tmp_path,
+                store_signing_key=private,
             )
         )
         try:
@@ -308,7 +311,7 @@ def test_both_replay_paths_refuse_a_forged_answer_and_note_the_file(
     def replaying() -> Endpoint:
         return Endpoint(
             endpoint_settings(
-                model="m",
+                model="mistral-small-latest",
                 server_url="http://127.0.0.1:9",
                 store_dir=tmp_path,
                 record_mode="none",

@@ -358,11 +358,14 @@ def _quoted(text: str) -> str:
 
 
 def _material(question: str | None, reference: str | None, outputs: list[tuple[str, str]]) -> str:
+    """The judge's user message: every input from data (the question, the reference, each
+    output) fenced in its tags as a JSON string with < and > escaped, so none can close a
+    fence or pose as an instruction."""
     parts = []
     if question:
-        parts.append(f"Question asked of the model:\n{question}")
+        parts.append(f"Question asked of the model:\n<question>\n{_quoted(question)}\n</question>")
     if reference:
-        parts.append(f"Reference answer:\n{reference}")
+        parts.append(f"Reference answer:\n<reference>\n{_quoted(reference)}\n</reference>")
     for tag, output in outputs:
         parts.append(f"<{tag}>\n{_quoted(output)}\n</{tag}>")
     return "\n\n".join(parts)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import json_decode_problem
+from pytest_llmeval.replay.file_guard import UnsafeRecording, read_bounded
 from pytest_llmeval.replay.keys import StoreRequest
 
 FORMAT = 1
@@ -50,6 +51,10 @@ class CorruptRecording(Exception):
     """A recording file that cannot be read back; the message says why."""
 
 
+class UntrustedRecording(CorruptRecording):
+    """A recording file the store must not read: a link, not a regular file, too large."""
+
+
 def request_part(request: StoreRequest) -> dict[str, Any]:
     """The `request` object of a recording."""
     part: dict[str, Any] = {"method": request.method, "path": request.path, "body": request.body}
@@ -86,10 +91,11 @@ def recording_text(
 def read_recording(file: Path | str) -> dict[str, Any]:
     """The parsed recording; raises CorruptRecording saying what is wrong with it."""
     try:
-        with open(file, "rb") as stream:
-            text = stream.read().decode("utf-8")
+        text = read_bounded(str(file)).decode("utf-8")
     except FileNotFoundError:
         raise
+    except UnsafeRecording as error:
+        raise UntrustedRecording(str(error)) from None
     except (OSError, UnicodeDecodeError) as error:
         raise CorruptRecording(f"cannot be read: {error}") from None
     try:
@@ -117,6 +123,22 @@ def read_recording(file: Path | str) -> dict[str, Any]:
     elif "body_text" in response and not isinstance(response["body_text"], str):
         raise CorruptRecording('"response.body_text" is not a string')
     return document
+
+
+def request_mismatch(document: Mapping[str, Any], request: StoreRequest) -> str | None:
+    """Why the request stored in a recording is not `request` (the one its file name stands
+    for), or None when it is: a recording copied or renamed onto another request's key."""
+    stored = document.get("request")
+    wanted = request_part(request)
+    if not isinstance(stored, Mapping):
+        return "it holds no request"
+    for key in ("method", "path", "body", "body_sha256"):
+        if stored.get(key) != wanted.get(key):
+            return (
+                f"its stored request's {key} does not match the request it is filed under"
+                " (a recording copied or renamed onto another request)"
+            )
+    return None
 
 
 def stored_response(document: Mapping[str, Any], answer: str | None = None) -> StoredResponse:

@@ -10,12 +10,15 @@ from typing import Any
 
 from pytest_llmeval.errors import ReplayMissError, SecretLeakError, StoreIntegrityError
 from pytest_llmeval.replay.explain import MissExplainer
+from pytest_llmeval.replay.file_guard import linked_folder
 from pytest_llmeval.replay.keys import StoreRequest, endpoint_slug, recording_name
 from pytest_llmeval.replay.recording import (
     CorruptRecording,
     StoredResponse,
+    UntrustedRecording,
     read_recording,
     recording_text,
+    request_mismatch,
     request_part,
     response_part,
     stored_response,
@@ -52,6 +55,7 @@ class ReplayStore:
         self._explainer = MissExplainer(self.root)
         self.signer = signer
         self.verifier = verifier
+        self._trusted_folders: set[str] = set()  # checked for symbolic links once each
 
     def key(self, request: StoreRequest, sample: int = 0) -> str:
         """The request's digest and sample index, e.g. `3fa2…c9-0`: the recording's name."""
@@ -76,16 +80,33 @@ class ReplayStore:
         )
         try:
             document = read_recording(name)
-        except (FileNotFoundError, CorruptRecording):
+        except FileNotFoundError:
             return None
+        except UntrustedRecording as error:
+            raise self.integrity_error(name, str(error)) from None
+        except CorruptRecording:
+            return None
+        folder = os.path.dirname(name)
+        if folder not in self._trusted_folders:
+            linked = linked_folder(self._root_text, folder)
+            if linked is not None:
+                raise self.integrity_error(name, f"its folder {linked} is a symbolic link")
+            self._trusted_folders.add(folder)
+        mismatch = request_mismatch(document, request)
+        if mismatch is not None:
+            raise self.integrity_error(name, mismatch)
         answer = answer_digest(document["response"])
         if self.verifier is not None:
             problem = self.verifier.problem(
                 request.digest, sample, answer, document.get("signature")
             )
             if problem is not None:
-                raise StoreIntegrityError(Path(name), shown_file(name), problem)
+                raise self.integrity_error(name, problem)
         return stored_response(document, answer)
+
+    def integrity_error(self, file: str, problem: str) -> StoreIntegrityError:
+        """The error for a recording the store refuses to trust: never replayed, blocking."""
+        return StoreIntegrityError(Path(file), shown_file(file), problem)
 
     def save(
         self,

@@ -48,6 +48,7 @@ from pytest_llmeval.report.model import (
     Totals,
     UsageSummary,
 )
+from pytest_llmeval.report.not_counted import attach_not_counted
 from pytest_llmeval.report.pricing import PriceTable, estimate, tokens_by_model
 from pytest_llmeval.report.repeated import distinct_errors
 from pytest_llmeval.report.review import ChangeInputs, add_store_facts
@@ -82,17 +83,15 @@ def build_report(
     prices: PriceTable | None = None,
     changes: ChangeInputs | None = None,
     keep_records: bool = False,
+    not_counted: Iterable[Mapping[str, Any]] = (),
 ) -> Report:
     """The report of `records`: every figure, then every verdict by `gate.decide`.
 
-    `baseline` is an earlier JSON report (from `baseline.load_baseline`); `baseline_source` names it
-    in the report. `extra_rules` run after the built-in gate rules. With `interrupted`, the
-    report covers the cases that finished and the gate fails for that reason. `data` is the
-    run against its training data (`--llm-train-data`), read by the collector. With `prices`,
-    the usage carries the estimated cost of every model's tokens. `changes`: what the
-    `changes` against the baseline need beyond the records (review.add_store_facts).
-    the usage carries the estimated cost of every model's tokens. With `keep_records` (a
-    sharded run), each case entry also carries what `llmeval merge` needs of its record.
+    `baseline`: an earlier JSON report (`baseline.load_baseline`), named by `baseline_source`.
+    `extra_rules` run after the built-in rules. `interrupted`: the gate fails for it. `data`:
+    the run against its training data. `prices`: the cost of every model's tokens. `changes`:
+    what `changes` needs beyond the records. `keep_records` (a shard): case entries carry
+    what `llmeval merge` needs. `not_counted`: skipped and xfailed eval cases.
     """
     records = records if isinstance(records, Sequence) else list(records)
     baseline_cases: dict[str, tuple[str, str | None]] = {}
@@ -111,6 +110,7 @@ def build_report(
     comparison: BaselineComparison | None = None
     if baseline is not None:
         comparison = _compare(baseline, baseline_source, groups, format_summary, tally)
+    groups = attach_not_counted(groups, not_counted)  # skipped and xfailed: in no rate
     report = Report(
         run=run,
         settings=settings,
@@ -120,6 +120,8 @@ def build_report(
             passed=sum(group.passed for group in groups),
             failed=sum(group.failed for group in groups),
             errors=sum(group.errors for group in groups),
+            skipped=sum(group.skipped for group in groups),
+            xfailed=sum(group.xfailed for group in groups),
         ),
         groups=groups,
         format=format_summary,

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from pytest_llmeval.report.gate_settings import GateSettings
 from pytest_llmeval.report.model import BaselineDelta, GateResult, GroupSummary, Report, RunInfo
+from pytest_llmeval.report.read_only import read_only
 from pytest_llmeval.report.stats import format_p_value
 from pytest_llmeval.report.wording import distinct_rates, no_model_sentence, plural, two_decimals
 
@@ -81,6 +82,9 @@ def no_evidence_reason(group: GroupSummary) -> str | None:
     """
     if group.passed + group.failed > 0:
         return None
+    if group.cases == 0:  # every case of it skipped or xfailed
+        counted = _listed([(group.skipped, "skipped"), (group.xfailed, "xfailed")])
+        return f"group '{group.name}' has no evidence: none of its cases ran ({counted})"
     return (
         f"group '{group.name}' has no evidence: none of its {plural(group.cases, 'case')} "
         f"passed or failed ({plural(group.errors, 'error')})"
@@ -179,12 +183,38 @@ class NoModelRule:
 
 
 class NoEvidenceRule:
-    """Every group has evidence: at least one of its cases passed or failed."""
+    """Every group has evidence: at least one of its cases passed or failed; and a run that
+    collected eval cases ran at least one (not every one skipped, xfailed, deselected or
+    dropped by a hook), which says why in one reason in place of each group's."""
 
     name = "no_evidence"
 
     def check(self, report: Report) -> list[str]:
+        reason = run_no_evidence_reason(report)
+        if reason is not None:
+            return [reason]
         return _present(no_evidence_reason(group) for group in report.groups)
+
+
+def run_no_evidence_reason(report: Report) -> str | None:
+    """Why a run that collected eval cases says nothing (none of them ran), or None.
+
+    Cases skipped for want of a model are the no-model rule's, so such a run is left to it.
+    """
+    run, totals = report.run, report.totals
+    if not run.collected or totals.cases or run.skipped_no_model:
+        return None
+    counted = _listed(
+        [
+            (totals.skipped, "skipped"),
+            (totals.xfailed, "xfailed"),
+            (run.deselected, "deselected"),
+            (len(run.removed_cases), "removed by a hook"),
+            (run.not_run, "did not run"),
+        ]
+    )
+    counted = counted or "none selected"
+    return f"no evidence: none of {plural(run.collected, 'eval case')} ran ({counted})"
 
 
 class GroupThresholdRule:
@@ -329,8 +359,10 @@ INTEGRITY_FILES_NAMED = 20
 
 
 class StoreIntegrityRule:
-    """With a public key configured, every recording replayed was signed by its private key
-    and not changed since: one that was not is never replayed, and blocks, named."""
+    """Every recording replayed is one the store trusts: a regular file of its own, within the
+    size limit, holding the request it is named for, and (with a public key configured)
+    signed by its private key and not changed since. One that is not is never replayed,
+    and blocks, named."""
 
     name = "store_integrity"
 
@@ -412,10 +444,16 @@ def evaluate_gate(report: Report, extra_rules: Sequence[GateRule] = ()) -> GateR
     """Run the built-in rules, then `extra_rules`, against `report`; collect every reason.
 
     A rule that raises does not crash the report: its failure becomes a reason naming it.
+    The extra rules (a conftest's, a plugin's) read the report through a read-only view:
+    they can add reasons, never change a figure the others read.
     """
     reasons: list[str] = []
-    for rule in (*BUILTIN_RULES, *extra_rules):
+    for rule in BUILTIN_RULES:
         reasons.extend(_run_rule(rule, report))
+    if extra_rules:
+        view = read_only(report)
+        for rule in extra_rules:
+            reasons.extend(_run_rule(rule, view))
     return GateResult(passed=not reasons, reasons=reasons)
 
 
@@ -504,6 +542,11 @@ def _drop_sentence(
 
 def _over_max_drop(delta: float, settings: GateSettings) -> bool:
     return delta < -settings.max_drop - _DROP_TOLERANCE
+
+
+def _listed(counts: Iterable[tuple[int, str]]) -> str:
+    """`3 skipped, 1 xfailed`: the counts that are not zero."""
+    return ", ".join(f"{count} {what}" for count, what in counts if count)
 
 
 def _present(reasons: Iterable[str | None]) -> list[str]:

@@ -95,6 +95,13 @@ class RunInfo:
     def complete(self) -> bool:
         return not self.subset
 
+    # Eval cases collected before any collection hook ran (None: unknown), and those that a
+    # hook dropped without deselecting them (a conftest's pytest_collection_modifyitems).
+    collected: int | None = None
+    removed_cases: list[str] = field(default_factory=list)
+    # Under CI with a record mode that calls: the server those calls go to (None otherwise).
+    live_server: str | None = None
+
     def to_dict(self, *, interrupted: bool) -> dict[str, Any]:
         fixed: dict[str, Any] = {
             "model": self.model,
@@ -121,6 +128,10 @@ class RunInfo:
             "complete": self.complete,
             "subset": list(self.subset),
             "pytest_tally": dict(self.pytest_tally),
+            "collected": self.collected,
+            "removed": len(self.removed_cases),
+            "removed_cases": list(self.removed_cases),
+            "live_server": self.live_server,
         }
         if self.suite is not None:
             fixed["suite"] = dict(self.suite)
@@ -137,6 +148,8 @@ class Totals:
     passed: int = 0
     failed: int = 0
     errors: int = 0
+    skipped: int = 0  # eval cases skipped or xfailed: in no case count above
+    xfailed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +157,8 @@ class Totals:
             "passed": self.passed,
             "failed": self.failed,
             "errors": self.errors,
+            "skipped": self.skipped,
+            "xfailed": self.xfailed,
         }
 
 
@@ -234,6 +249,17 @@ class GroupSummary:
     position_bias: int | None = None  # comparisons whose two orders disagreed
     calibration: Calibration | None = None
     score_distribution: dict[str, int] | None = None  # judge score -> cases, lowest first
+    # Cases skipped or xfailed: in none of the counts above, never out of sight.
+    skipped_cases: list[str] = field(default_factory=list)
+    xfailed_cases: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_cases)
+
+    @property
+    def xfailed(self) -> int:
+        return len(self.xfailed_cases)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -265,6 +291,10 @@ class GroupSummary:
             "score_distribution": (
                 None if self.score_distribution is None else dict(self.score_distribution)
             ),
+            "skipped": self.skipped,
+            "xfailed": self.xfailed,
+            "skipped_cases": list(self.skipped_cases),
+            "xfailed_cases": list(self.xfailed_cases),
         }
 
 

@@ -3,14 +3,14 @@
 `pytest_llmeval_report` implementations and users' gate rules live in a conftest.py, which
 a pull request can change. They get this view: every figure reads as on the report, nothing
 can be set or deleted (`ReadOnlyReportError`), lists read as tuples, dictionaries as
-read-only mappings, and what a method returns (`to_dict()`) is a copy of its own.
+dictionaries that refuse changes, and what a method returns (`to_dict()`) is a copy of its own.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _PLAIN = (str, int, float, bool, bytes, type(None))
@@ -28,16 +28,30 @@ class ReadOnlyReportError(AttributeError):
 
 
 def read_only(value: Any) -> Any:
-    """`value` as a read-only view: plain values as they are, containers and objects wrapped."""
+    """`value` as a read-only view: plain values as they are, lists as tuples, dictionaries as
+    `FrozenDict`s (both still what `json.dumps` takes), other objects wrapped."""
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, Mapping):
-        return MappingView(value)
+        return FrozenDict({key: read_only(item) for key, item in value.items()})
     if isinstance(value, (list, tuple)):
-        return SequenceView(value)
+        return tuple(read_only(item) for item in value)
     if isinstance(value, (set, frozenset)):
         return frozenset(value)
     return ObjectView(value)
+
+
+class FrozenDict(dict[Any, Any]):
+    """A dictionary that refuses every change (a dict still, so JSON encodes it)."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise ReadOnlyReportError("an item")
+
+    __setitem__ = __delitem__ = _refuse
+    clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        raise TypeError("unhashable type: 'FrozenDict'")
 
 
 class ObjectView:
@@ -70,55 +84,6 @@ class ObjectView:
         return bool(target == other)
 
     __hash__ = None  # type: ignore[assignment]
-
-
-class SequenceView(Sequence[Any]):
-    """A list, read-only: each item a view in turn."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Sequence[Any]) -> None:
-        self._items = items
-
-    def __getitem__(self, index: Any) -> Any:
-        found = self._items[index]
-        if isinstance(index, slice):
-            return tuple(read_only(item) for item in found)
-        return read_only(found)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, SequenceView):
-            other = other._items
-        return isinstance(other, (list, tuple)) and list(self._items) == list(other)
-
-    def __repr__(self) -> str:
-        return f"read-only {self._items!r}"
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-class MappingView(Mapping[Any, Any]):
-    """A dictionary, read-only: each value a view in turn."""
-
-    __slots__ = ("_mapping",)
-
-    def __init__(self, mapping: Mapping[Any, Any]) -> None:
-        self._mapping = mapping
-
-    def __getitem__(self, key: Any) -> Any:
-        return read_only(self._mapping[key])
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._mapping)
-
-    def __len__(self) -> int:
-        return len(self._mapping)
-
-    def __repr__(self) -> str:
-        return f"read-only {self._mapping!r}"
 
 
 def _detached_method(method: Callable[..., Any]) -> Callable[..., Any]:

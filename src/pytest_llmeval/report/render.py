@@ -17,8 +17,15 @@ from pytest_llmeval.report.flipped import FLIPPED_SHOWN, flipped_lines
 from pytest_llmeval.report.latency import latency_lines
 from pytest_llmeval.report.layout import fit_lines, fits, table
 from pytest_llmeval.report.model import BaselineDelta, CaseEntry, GroupSummary, Report
+from pytest_llmeval.report.not_counted import (
+    condition_lines,
+    headline_parts,
+    live_text,
+    not_counted_lines,
+)
 from pytest_llmeval.report.repeated import distinct_error_lines, tally_lines
 from pytest_llmeval.report.stats import format_p_value
+from pytest_llmeval.report.usage_lines import cost_lines, usage_line
 from pytest_llmeval.report.wording import distinct_rates, no_model_sentence, plural, rate_text
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -53,13 +60,14 @@ def terminal_lines(report: Report, view: TerminalView = TerminalView()) -> list[
     -qq the verdict line alone."""
     if view.verbosity <= -2:
         return [_verdict_line(report, view)]
-    if not report.totals.cases:  # every eval case skipped, or none ran: the verdict alone
-        return [
-            *fit_lines(_warning_lines(report, _plain), view.width),
-            *_verdict_lines(report, view),
-        ]
+    if not report.totals.cases:  # every eval case skipped, or none ran: what did not count
+        lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
+        lines += not_counted_lines(report, _plain, view.verbosity)
+        lines += _run_condition_lines(report, _plain)
+        return [*fit_lines(lines, view.width), "", *_verdict_lines(report, view)]
     lines = [_headline(report, _plain), *_warning_lines(report, _plain)]
     lines += _group_table_lines(report, view.width)
+    lines += not_counted_lines(report, _plain, view.verbosity)
     if view.verbosity < 0:
         return [*fit_lines(lines, view.width), "", *_verdict_lines(report, view)]
     lines += _repeat_lines(report, _plain, "simple")
@@ -81,8 +89,8 @@ def terminal_lines(report: Report, view: TerminalView = TerminalView()) -> list[
     lines += flipped_lines(report, shown=shown, more="(-v lists them all)")
     lines += _baseline_rule_lines(report, _plain, "simple")
     lines += _no_model_warning(report)
-    lines += ["", _usage_line(report), *latency_lines(report)]
-    lines += _cost_lines(report, _plain, view.verbosity)
+    lines += ["", usage_line(report), *latency_lines(report)]
+    lines += cost_lines(report, _plain, view.verbosity)
     return [*fit_lines(lines, view.width), "", *_verdict_lines(report, view)]
 
 
@@ -257,6 +265,10 @@ def markdown(report: Report, *, html: tuple[str, str | None] | None = None) -> s
     if report.groups:
         out += ["", "### Groups", ""]
         out += _group_table(report, _md, "github")
+    not_counted = not_counted_lines(report, _md, 1)
+    if not_counted:
+        out += ["", "### Not counted (skipped, xfailed)", ""]
+        out += [f"- {line.strip()}" for line in not_counted]
     repeats = _repeat_lines(report, _md, "github")
     if repeats:
         out += ["", "### Repeated runs", *repeats]
@@ -312,9 +324,9 @@ def markdown(report: Report, *, html: tuple[str, str | None] | None = None) -> s
         more = "(the JSON report lists them all)"
         out += flipped_lines(report, shown=FLIPPED_SHOWN, more=more, markdown=True)
         out += _baseline_rule_lines(report, _md, "github")
-    out += ["", "### Usage", "", _usage_line(report)]
+    out += ["", "### Usage", "", usage_line(report)]
     out += [line for latency in latency_lines(report) for line in ("", latency)]
-    out += [line for cost in _cost_lines(report, _md, 0) for line in ("", cost)]
+    out += [line for cost in cost_lines(report, _md, 0) for line in ("", cost)]
     return "\n".join(out) + "\n"
 
 
@@ -415,7 +427,7 @@ def _headline(report: Report, text: _Escape) -> str:
     tail = f"started {text(run.started)}, {run.duration_s:.1f} s"
     if report.interrupted:
         tail += ", INTERRUPTED"
-    return f"llmeval: {models}; {counts}; {tail}"
+    return f"llmeval: {models}; {counts}; {tail}{live_text(report, text)}"
 
 
 def _completeness_text(report: Report) -> str:
@@ -431,6 +443,7 @@ def _completeness_text(report: Report) -> str:
         parts.append(f"{run.not_run} did not run")
     if run.skipped_no_model:
         parts.append(f"{run.skipped_no_model} skipped (no model)")
+    parts += headline_parts(report)
     return "".join(f", {part}" for part in parts)
 
 
@@ -673,47 +686,8 @@ def _run_condition_lines(report: Report, escape: _Escape) -> list[str]:
             f" {plural(down.cases, 'case')} failed at once without waiting for it"
         )
     lines += [f"Store: {escape(problem)}" for problem in report.store_problems]
+    lines += condition_lines(report, escape)
     return ["", *lines] if lines else []
-
-
-def _usage_line(report: Report) -> str:
-    usage = report.usage
-    streamed = f" ({usage.streamed} streamed)" if usage.streamed else ""
-    return (
-        f"Usage: {plural(usage.calls, 'call')}{streamed}, {plural(usage.total_tokens, 'token')} "
-        f"({usage.prompt_tokens} prompt, {usage.completion_tokens} completion), "
-        f"{plural(usage.retries, 'retry', 'retries')}, store {plural(usage.store_hits, 'hit')} / "
-        f"{plural(usage.store_misses, 'miss', 'misses')}, "
-        f"{usage.latency_s:.1f} s in model calls, {report.run.duration_s:.1f} s in all"
-    )
-
-
-def _cost_lines(report: Report, text: _Escape, verbosity: int) -> list[str]:
-    """The estimated cost at the shipped list prices, and what it leaves out; with -vv, each
-    model's tokens and cost."""
-    usage, cost = report.usage, report.usage.cost
-    if cost is None or not usage.by_model:
-        return []
-    line = f"Cost: est. {_usd(cost.total_usd)} at list prices of {text(cost.checked)}"
-    if usage.store_hits:
-        line += f"; the {plural(usage.store_hits, 'replayed call')} cost nothing now"
-    if cost.unpriced:
-        names = ", ".join(text(model) for model in cost.unpriced)
-        line += f"; no price for {names} (add it to llm_prices)"
-    lines = [line]
-    if verbosity > 1:
-        for model, (prompt, completion) in usage.by_model.items():
-            price = cost.by_model.get(model)
-            priced = "no price" if price is None else f"est. {_usd(price)}"
-            lines.append(
-                f"  {text(model)}: {prompt} prompt + {completion} completion tokens, {priced}"
-            )
-    return lines
-
-
-def _usd(amount: float) -> str:
-    """Dollars: cents from one dollar on, four decimals below (a replayed suite costs little)."""
-    return f"${amount:.2f}" if amount >= 1 else f"${amount:.4f}"
 
 
 def _errors_headline(report: Report) -> str:

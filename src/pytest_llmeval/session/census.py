@@ -16,6 +16,8 @@ FIRST_CHECK_KEY = "llmeval_first_check"
 # The test report attribute a case record rides on, so xdist carries it to the controller,
 # which accounts the case by it.
 CASE_ATTRIBUTE = "llmeval_case"
+# The attribute of a skipped or xfailed eval case's report: where its group and why.
+NOT_COUNTED_ATTRIBUTE = "llmeval_not_counted"
 
 
 @dataclass
@@ -31,9 +33,33 @@ class EvalCensus:
     deselected: int = 0
     # --llm-shard: the suite the shard was split from (`run.suite`, session/shard.py).
     suite: dict[str, Any] | None = None
+    # The eval cases collected, before any plugin's or conftest's collection hook could drop
+    # one (None: not seen); those deselected through pytest_deselected; and those that went
+    # missing in between without being deselected.
+    found: list[str] | None = None
+    deselected_ids: set[str] = field(default_factory=set)
+    removed: list[str] = field(default_factory=list)
+    found_count: int | None = None  # len(found), also where only a worker saw them
+
+    def before_hooks(self, nodeids: Sequence[str]) -> None:
+        """The eval cases collected, as the first collection hook sees them."""
+        self.found = list(nodeids)
+        self.found_count = len(self.found)
 
     def collected(self, nodeids: Sequence[str], is_eval: Sequence[bool]) -> None:
         self.selected = [nodeid for nodeid, flag in zip(nodeids, is_eval, strict=True) if flag]
+        if self.found is not None:
+            kept = set(self.selected) | self.deselected_ids
+            self.removed = [nodeid for nodeid in self.found if nodeid not in kept]
+
+    @property
+    def collected_count(self) -> int | None:
+        """Eval cases collected before any hook ran (or selected, when that was not seen)."""
+        if self.found_count is not None:
+            return self.found_count
+        if self.selected is None:
+            return None
+        return len(self.selected) + self.deselected + len(self.removed)
 
     def to_message(self, is_eval: Sequence[bool]) -> dict[str, Any]:
         """The census as plain data for xdist: eval positions in the collection as ranges.
@@ -45,6 +71,8 @@ class EvalCensus:
             "ranges": position_ranges(is_eval),
             "deselected": self.deselected,
             "suite": self.suite,
+            "found": self.found_count,
+            "removed": list(self.removed),
         }
 
     def merge(self, message: object, collection: Sequence[str]) -> None:
@@ -62,6 +90,10 @@ class EvalCensus:
         self.deselected = deselected if isinstance(deselected, int) else 0
         suite = message.get("suite")
         self.suite = suite if isinstance(suite, dict) else None
+        removed = message.get("removed")
+        self.removed = [str(nodeid) for nodeid in removed] if isinstance(removed, list) else []
+        found = message.get("found")
+        self.found_count = found if isinstance(found, int) else None
 
     def not_run(self, accounted: Iterable[str] | set[str]) -> int:
         """How many selected eval cases never reported an outcome or a skip."""
@@ -124,3 +156,11 @@ def stop_text(value: object) -> str | None:
     if not value:
         return None
     return value if isinstance(value, str) else "stopped early"
+
+
+def skip_reason(report: Any) -> str | None:
+    """The reason given to pytest.skip(), from a skipped report's (path, line, "Skipped: ...")."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, (tuple, list)) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return None

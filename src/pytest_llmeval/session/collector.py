@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -18,9 +17,11 @@ from pytest_llmeval.session.census import (
     BATCH_WORKEROUTPUT_KEY,
     CASE_ATTRIBUTE,
     FIRST_CHECK_KEY,
+    NOT_COUNTED_ATTRIBUTE,
     WORKEROUTPUT_KEY,
     EvalCensus,
     StopEvidence,
+    skip_reason,
     stop_text,
 )
 from pytest_llmeval.session.options import NO_MODEL, Settings
@@ -30,10 +31,11 @@ from pytest_llmeval.support.paths import shown_path
 
 if TYPE_CHECKING:
     # The report machinery is imported when the session ends with records, not with pytest.
-    from pytest_llmeval.case_record import CaseRecord
+    from pytest_llmeval.case_record import CaseRecord, NotCountedRecord
     from pytest_llmeval.report.model import DataSummary, Report
 
 COLLECTOR_NAME = "llmeval-collector"
+MISTRAL_API_URL = "https://api.mistral.ai"  # where the SDK sends calls without a server URL
 
 
 def exit_status(
@@ -46,10 +48,13 @@ def exit_status(
 ) -> int:
     """The exit status of a session that ran eval cases.
 
-    pytest's own when it is neither 0 nor 1 (interrupted, a usage error, no tests); else 1
-    when an ordinary test failed, the gate blocks, or with `--llm-strict-cases` an eval case
-    did not pass; else 0.
+    pytest's own when it is neither 0 nor 1 (interrupted, a usage error, no tests), except
+    that a run with no test to run (every eval case deselected) is 1 when the gate blocks;
+    else 1 when an ordinary test failed, the gate blocks, or with `--llm-strict-cases` an
+    eval case did not pass; else 0.
     """
+    if pytest_status == pytest.ExitCode.NO_TESTS_COLLECTED and not gate_passed:
+        return pytest.ExitCode.TESTS_FAILED
     if pytest_status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return pytest_status
     if other_failures or not gate_passed or (strict_cases and failed_cases):
@@ -79,7 +84,9 @@ class ReportCollector:
         self._started_at = clock()
         self._scrub = scrub
         self.records: list[CaseRecord] = []
+        self.not_counted: list[NotCountedRecord] = []  # skipped and xfailed eval cases
         self.other_failures = 0
+        self.verdict_status: int | None = None  # the verdict's, once the session has finished
         self.report: Report | None = None
         self._order: dict[str, int] = {}
         self._model_card = model_card
@@ -145,18 +152,30 @@ class ReportCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.add(report)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    # A wrapper, tryfirst: the report is built before every other plugin's sessionfinish
+    # (junitxml's writes the file the verdict's properties go into), and once they all ran,
+    # a status one of them lowered to 0 (a conftest's `session.exitstatus = 0`) is put back:
+    # the exit status is the gate's.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         self.stop.should_fail = stop_text(session.shouldfail)
         self.stop.should_stop = stop_text(session.shouldstop)
         self.repeated.rewrite()
-        session.exitstatus = self.finish(int(session.exitstatus))
+        self.verdict_status = session.exitstatus = self.finish(int(session.exitstatus))
+        try:
+            return (yield)
+        finally:
+            lowered = self.verdict_status != pytest.ExitCode.OK and session.exitstatus == 0
+            if self.report is not None and lowered:
+                session.exitstatus = self.verdict_status
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.first_check_problem is not None:  # as pytest says a usage error
             terminalreporter.write_line(f"ERROR: {self.first_check_problem}", red=True)
         if self._warning is not None:
-            terminalreporter.write_line(f"llmeval: warning: {self._warning}", yellow=True)
+            terminalreporter.write_line(
+                self._scrub(f"llmeval: warning: {self._warning}"), yellow=True
+            )
         writer = terminalreporter._tw  # pytest's TerminalWriter: its width and its colours
         verbosity = int(self.config.getoption("verbose", 0) or 0)
         lines = self.terminal_lines(
@@ -170,7 +189,7 @@ class ReportCollector:
             for line in lines:
                 terminalreporter.write_line(line)
         for problem in self.outputs.problems:
-            terminalreporter.write_line(f"llmeval: {problem}", red=True)
+            terminalreporter.write_line(self._scrub(f"llmeval: {problem}"), red=True)
 
     # -- the work ------------------------------------------------------------------------------
 
@@ -236,11 +255,14 @@ class ReportCollector:
                 self.repeated.add(report, record)
         elif report.failed:
             self.other_failures += 1
+        not_counted = getattr(report, NOT_COUNTED_ATTRIBUTE, None)
+        if isinstance(not_counted, dict):
+            self.not_counted.append(cast("NotCountedRecord", not_counted))
         # A case has run once its call phase reported, or its setup ended it (a skip or an
         # error); xdist reports a crashed worker's case with when="???", so that one has not.
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.accounted.add(report.nodeid)
-            if report.skipped and _skip_reason(report) == NO_MODEL:
+            if report.skipped and skip_reason(report) == NO_MODEL:
                 self.skipped_no_model += 1
         if not isinstance(record, dict) and report.when in ("setup", "call"):
             if hasattr(report, "wasxfail"):
@@ -250,7 +272,7 @@ class ReportCollector:
 
     def model_required(self) -> bool:
         """In CI or a replay-only run, eval cases skipped for want of a model block the gate."""
-        return bool(os.environ.get("CI")) or self.settings.record_mode is RecordMode.NONE
+        return self.settings.ci or self.settings.record_mode is RecordMode.NONE
 
     def finish(self, pytest_status: int) -> int:
         """Builds and writes the report; returns the session's exit status."""
@@ -270,7 +292,18 @@ class ReportCollector:
 
             self._warning = no_model_sentence(self.skipped_no_model)
         dropped = self.baseline is not None and bool(self.not_run_cases)
-        if not (self.records or not_run or (self.skipped_no_model and required) or dropped):
+        census = self.census
+        ran_none = bool(census.collected_count) and not self.records and not planned_only
+        if not (
+            self.records
+            or not_run
+            or (self.skipped_no_model and required)
+            or dropped
+            # A run that collected eval cases and ran none (every one skipped, xfailed,
+            # deselected or dropped by a hook) still reports, and blocks; one skipped for
+            # want of a model outside CI is the no-model warning's.
+            or (ran_none and not (self.skipped_no_model and not required))
+        ):
             return pytest_status
         from pytest_llmeval.report.build import build_report
         from pytest_llmeval.report.changes import ChangePolicy
@@ -302,8 +335,12 @@ class ReportCollector:
             plugin_version=__version__,
             workers=_xdist_workers(config),
             repeat=settings.repeat,
-            eval_cases=None if self.census.selected is None else len(self.census.selected),
-            deselected=self.census.deselected,
+            eval_cases=None if census.selected is None else len(census.selected),
+            deselected=census.deselected,
+            collected=census.collected_count,
+            removed_cases=list(census.removed),
+            live_server=self._live_server(),
+            extra={"ci_ignored": list(settings.ci_ignored)} if settings.ci_ignored else {},
             not_run=not_run,
             stop_reason=self.stop.reason() if not_run else None,
             skipped_no_model=self.skipped_no_model,
@@ -320,6 +357,7 @@ class ReportCollector:
         ]
         unknown = len(self._order)
         records = sorted(self.records, key=lambda r: self._order.get(r["nodeid"], unknown))
+        not_counted = sorted(self.not_counted, key=lambda r: self._order.get(r["nodeid"], unknown))
         self.report = build_report(
             records,
             run,
@@ -335,18 +373,20 @@ class ReportCollector:
             changes=ChangeInputs(
                 self.not_run_cases,
                 ChangePolicy(
-                    enforced=bool(os.environ.get("CI")),
+                    enforced=settings.ci,
                     allow_skips=settings.allow_skips,
                     allow_relaxed=settings.allow_relaxed,
                 ),
             ),
             keep_records=settings.shard is not None,
+            not_counted=not_counted,
         )
-        config.hook.pytest_llmeval_report(config=config, report=self.report)
+        gate_passed = self.report.gate.passed  # decide()'s, whatever a hook does next
+        self._call_report_hook(self.report)
         self.outputs.write_all(self.report, records, self.suite, self.baseline)
         return exit_status(
             pytest_status,
-            gate_passed=self.report.gate.passed,
+            gate_passed=gate_passed,
             other_failures=self.other_failures,
             failed_cases=any(record["outcome"] != "passed" for record in self.records),
             strict_cases=settings.strict_cases,
@@ -375,6 +415,30 @@ class ReportCollector:
             stepwise=stepwise,
             shard=str(shard) if shard else None,
         )
+
+    def _call_report_hook(self, report: Report) -> None:
+        """`pytest_llmeval_report` with a read-only view of the report: the verdict is the
+        gate rules' alone. A hook that raises (one that tried to change the report) is named
+        in the output; the verdict and the files stand."""
+        from pytest_llmeval.report.read_only import read_only
+
+        try:
+            self.config.hook.pytest_llmeval_report(config=self.config, report=read_only(report))
+        except Exception as error:
+            self.outputs.problems.append(
+                self._scrub(
+                    f"the pytest_llmeval_report hook raised {type(error).__name__}: {error};"
+                    " the verdict stands"
+                )
+            )
+
+    def _live_server(self) -> str | None:
+        """Under CI, the server live calls go to when the record mode makes any; else None."""
+        if not self.settings.ci or self.settings.record_mode is RecordMode.NONE:
+            return None
+        from pytest_llmeval.improvement.run_facts import shown_server
+
+        return self._scrub(shown_server(self.settings.server_url) or MISTRAL_API_URL)
 
     def _training_data(self, records: list[CaseRecord]) -> DataSummary | None:
         path = self.settings.train_data
@@ -416,14 +480,6 @@ def _shard_dict(shard: tuple[int, int]) -> dict[str, int]:
 
 def _no_cards(model_id: str) -> Mapping[str, Any]:
     raise LookupError("no endpoint to read model cards from")
-
-
-def _skip_reason(report: pytest.TestReport) -> str | None:
-    """The reason given to pytest.skip(), from a skipped report's (path, line, "Skipped: ...")."""
-    longrepr = report.longrepr
-    if isinstance(longrepr, (tuple, list)) and len(longrepr) == 3:
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    return None
 
 
 def _xdist_workers(config: pytest.Config) -> int | None:

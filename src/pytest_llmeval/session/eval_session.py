@@ -9,9 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmeval.case_record import CaseRecord, CaseRecorder, classify_outcome, junit_properties
+from pytest_llmeval.case_record import (
+    CaseRecord,
+    CaseRecorder,
+    NotCountedRecord,
+    classify_outcome,
+    junit_properties,
+)
 from pytest_llmeval.errors import JsonFormatError, LLMAPIError, printable
 from pytest_llmeval.replay.samples import SampleCounter
+from pytest_llmeval.session.census import skip_reason
 from pytest_llmeval.session.markers import (
     SETTINGS_KEY,
     SHARD_ORDER_KEY,
@@ -409,6 +416,35 @@ class EvalSession:
         record = recorder.to_record(duration_s=duration, message=message, **ending._asdict())
         item.user_properties.extend(junit_properties(record))
         return record
+
+    def not_counted_record(
+        self, item: pytest.Item, report: pytest.TestReport
+    ) -> NotCountedRecord | None:
+        """The record of an eval case that was skipped or xfailed (its setup or call report),
+        else None. A case skipped for want of a model is the no-model rule's, not this."""
+        settings = item.stash.get(SETTINGS_KEY, None)
+        if settings is None or report.when == "teardown":
+            return None
+        xfail = getattr(report, "wasxfail", None)
+        if xfail is None and not report.skipped:
+            return None
+        if xfail is None:
+            reason = skip_reason(report)
+            if reason == NO_MODEL:
+                return None
+        else:
+            reason = str(xfail) or None
+        group = settings.group
+        return {
+            "nodeid": item.nodeid,
+            "group": group.group,
+            "kind": group.kind,
+            "outcome": "skipped" if xfail is None else "xfailed",
+            "reason": None if reason is None else self.scrubber.text(reason)[:300],
+            "threshold": group.threshold,
+            "min_score": group.min_score,
+            "max_unsafe": group.max_unsafe,
+        }
 
     def one_line_error(self, call: pytest.CallInfo[None]) -> str | None:
         """An infrastructure error's one line under the default `--tb` (its frames are the

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -430,6 +430,10 @@ class Settings(NamedTuple):
     shard: tuple[int, int] | None = None  # --llm-shard=K/N as (K, N)
     batch: bool = False  # --llm-batch (implied by --llm-batch-job)
     batch_job: str | None = None
+    ci: bool = False  # the CI variable, as the run was started (a conftest cannot unset it)
+    # Under CI: the values of the ini file, addopts or a conftest that were not used, said
+    # once in the header ("llm_record_mode, llm_server_url from pytest.ini").
+    ci_ignored: tuple[str, ...] = ()
 
 
 class RawValue(NamedTuple):
@@ -481,11 +485,77 @@ def check_ini_keys(config: pytest.Config) -> None:
         raise pytest.UsageError("\n".join(f"{where}: {problem}" for problem in problems))
 
 
-def read_settings(config: pytest.Config) -> Settings:
+# Under CI these come from the command line and the environment only (the workflow's):
+# the ini file, its addopts and a conftest.py belong to the pull request (docs/ci.md).
+FROM_LAUNCH_UNDER_CI = (RECORD_MODE, SERVER_URL)
+_LAUNCH_ENV = ("CI", "MISTRAL_SERVER_URL", "PYTEST_ADDOPTS")
+
+
+class Launch(NamedTuple):
+    """What the run was started with, taken before any conftest.py ran: the command line
+    (after PYTEST_ADDOPTS, as pytest reads them) and the environment variables read here."""
+
+    args: tuple[str, ...]
+    environ: dict[str, str]
+
+    @classmethod
+    def of(cls, args: Sequence[str], environ: Mapping[str, str]) -> Launch:
+        import shlex
+
+        kept = {name: environ[name] for name in _LAUNCH_ENV if environ.get(name)}
+        return cls((*shlex.split(kept.get("PYTEST_ADDOPTS", "")), *args), kept)
+
+    @property
+    def ci(self) -> bool:
+        return bool(self.environ.get("CI"))
+
+    def values(self) -> dict[str, str]:
+        """The `FROM_LAUNCH_UNDER_CI` options given on the command line, by ini key."""
+        import argparse
+
+        parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+        for flag in FROM_LAUNCH_UNDER_CI:
+            parser.add_argument(flag, dest=flag.lstrip("-").replace("-", "_"))
+        try:
+            known, _ = parser.parse_known_args(list(self.args))
+        except (argparse.ArgumentError, SystemExit):
+            return {}  # pytest itself names what is wrong with the command line
+        return {key: str(value) for key, value in vars(known).items() if value is not None}
+
+
+def _launch_raw(
+    config: pytest.Config, option: Option, launch: Launch, ignored: list[str]
+) -> RawValue:
+    """Under CI, an option of FROM_LAUNCH_UNDER_CI: from the command line or the environment
+    as the run started, else its default; a value found elsewhere goes into `ignored`."""
+    given = launch.values().get(option.ini)
+    value = config.getoption(option.ini)
+    if value is not None and str(value) != given:
+        ignored.append(f"{option.flag}={value} from addopts or a conftest.py")
+    if given is None and option.ini != "llm_record_mode":
+        given = launch.environ.get(option.env or "")
+    if config.getini(option.ini) not in (None, "", []):
+        ignored.append(f"{option.ini} from {config.inipath or config.rootpath}")
+    if given:
+        return RawValue(given, None, "command line")
+    return RawValue(option.default, config.rootpath, "default")
+
+
+def read_settings(config: pytest.Config, launch: Launch | None = None) -> Settings:
+    """Every option resolved; `launch` (`Launch.of` the command line and environment before
+    the conftest files ran) decides CI and, under CI, the record mode and the server."""
     by_flag = {option.flag: option for option in OPTIONS}
+    if launch is None:
+        launch = Launch.of(config.invocation_params.args, os.environ)
+    ignored: list[str] = []
+
+    def raw_value(option: Option) -> RawValue:
+        if launch.ci and option.flag in FROM_LAUNCH_UNDER_CI:
+            return _launch_raw(config, option, launch, ignored)
+        return _raw(config, option)
 
     def path(flag: str) -> Path | None:
-        raw = _raw(config, by_flag[flag])
+        raw = raw_value(by_flag[flag])
         if not raw.text:
             return None
         given = Path(raw.text).expanduser()
@@ -493,7 +563,7 @@ def read_settings(config: pytest.Config) -> Settings:
 
     def get(flag: str, convert: Callable[[str], T]) -> T | None:
         option = by_flag[flag]
-        raw = _raw(config, option)
+        raw = raw_value(option)
         if raw.text is None:
             return None
         try:
@@ -507,8 +577,9 @@ def read_settings(config: pytest.Config) -> Settings:
         return value
 
     mode = get(RECORD_MODE, record_mode) or (
-        RecordMode.NONE if os.environ.get("CI") else RecordMode.NEW_EPISODES
+        RecordMode.NONE if launch.ci else RecordMode.NEW_EPISODES
     )
+    server = get(SERVER_URL, server_url)
     strict = bool(config.getoption(by_flag[STRICT_CASES].ini) or config.getini("llm_strict_cases"))
     from_ledger = _raw(config, by_flag[BASELINE]).text == LAST_PASSED
     batch = bool(config.getoption(by_flag[BATCH].ini) or config.getini(by_flag[BATCH].ini))
@@ -521,7 +592,7 @@ def read_settings(config: pytest.Config) -> Settings:
     ledger_off = (_raw(config, by_flag[LEDGER]).text or "").strip().lower() == "none"
     return Settings(
         model=get(MODEL, model_id),
-        server_url=get(SERVER_URL, server_url),
+        server_url=server,
         judge_model=required(JUDGE_MODEL, model_id),
         moderation_model=required(MODERATION_MODEL, model_id),
         record_mode=mode,
@@ -549,6 +620,8 @@ def read_settings(config: pytest.Config) -> Settings:
         allow_skips=given_on_command_line(config, ALLOW_SKIPS),
         allow_relaxed=given_on_command_line(config, ALLOW_RELAXED),
         html=path(HTML),
+        ci=launch.ci,
+        ci_ignored=tuple(dict.fromkeys(ignored)),
     )
 
 
@@ -606,72 +679,6 @@ def _line_number(path: Path | None, text: str) -> int | None:
     return next(
         (number for number, line in enumerate(content.splitlines(), 1) if text in line), None
     )
-
-
-def header_lines(settings: Settings, *, has_key: bool) -> list[str]:
-    """pytest's header lines: the model, server and record mode; the store; and what makes
-    every model call of this session fail, said once here rather than once a case."""
-    server = settings.server_url or "Mistral API"
-    if settings.record_mode is RecordMode.NONE:
-        server = "none (replay only)"
-    lines = [
-        f"llmeval: model {settings.model or '(none)'}, server {server},"
-        f" record mode {settings.record_mode}",
-        f"llmeval: store {settings.store.resolve()}",  # absolute paths are long: a line
-    ]
-    return lines + [f"llmeval: {condition}" for condition in _session_conditions(settings, has_key)]
-
-
-def _session_conditions(settings: Settings, has_key: bool) -> list[str]:
-    """What makes every model call of this session fail."""
-    if not settings.model:
-        return []
-    if settings.record_mode is RecordMode.NONE:
-        if not settings.store.is_dir():
-            return [
-                f"the store {settings.store.resolve()} does not exist: with"
-                " --llm-record-mode=none every model call fails; record it with"
-                " --llm-record-mode=new_episodes or pass --llm-store=DIR"
-            ]
-    elif not settings.server_url and not has_key:
-        return [
-            "MISTRAL_API_KEY is not set: every call to Mistral's API fails; export it,"
-            " or pass --llm-server-url=URL, or replay with --llm-record-mode=none"
-        ]
-    return []
-
-
-def check_writable(settings: Settings, *, controller: bool) -> None:
-    """Raises `pytest.UsageError` naming the option whose path cannot be written, before any
-    model call: the store in a mode that records (with a model under test), and (on the
-    controller) the reports."""
-    from pytest_llmeval.support.atomic import folder_problem, write_problem
-
-    problems: list[str] = []
-    # Without a model under test nothing is recorded for it: a plain pytest run in a
-    # read-only checkout must not fail over a store it will never write.
-    if settings.model and settings.record_mode is not RecordMode.NONE:
-        problem = folder_problem(settings.store)
-        if problem:
-            problems.append(
-                f"{STORE}={settings.store}: answers could not be recorded ({problem}); make it"
-                f" writable, pass another {STORE}=DIR, or replay only with {RECORD_MODE}=none"
-            )
-    if controller:
-        for flag, path in (
-            (REPORT, settings.report),
-            (REPORT_MD, settings.report_md),
-            (HTML, settings.html),
-        ):
-            problem = write_problem(path) if path is not None else None
-            if problem:
-                problems.append(f"{flag}={path}: cannot be written ({problem})")
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        problem = write_problem(summary, append=True) if summary else None
-        if problem:
-            problems.append(f"$GITHUB_STEP_SUMMARY={summary}: cannot be appended to ({problem})")
-    if problems:
-        raise pytest.UsageError("\n".join(problems))
 
 
 def _default(flag: str, convert: Callable[[str], T]) -> T:

@@ -5,6 +5,11 @@ jsonschema gives stays the same. A pattern `re` refuses (ECMA-only syntax such a
 `\\p{Letter}`, `\\k<name>`, `[^]` or `\\cJ`) is read by `regress`, an ECMA-262 engine, with
 the `u` flag first (Unicode property escapes need it) and without it next. Only a pattern that
 neither reads is an invalid schema.
+
+Both engines backtrack, and a pattern such as `^([A-Za-z]+ ?)*$` takes them minutes on a reply
+of six words, so neither runs in this process: RE2 answers for `re` where it reads the pattern
+the same way (in linear time), and any other pattern is searched by its engine in a worker
+process under a time limit, whose overrun is a schema error naming the pattern.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any
+
+from pytest_llmeval.strict_json.linear_patterns import linear_search
+from pytest_llmeval.strict_json.pattern_sandbox import sandbox
 
 #: `search(text)`: a match object when the pattern matches somewhere in `text`, else None.
 Search = Callable[[str], Any]
-
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 class PatternError(ValueError):
@@ -36,11 +42,29 @@ def python_reads(pattern: str) -> bool:
 
 @lru_cache(maxsize=1024)
 def compile_pattern(pattern: str) -> Search:
-    """The search function for a JSON Schema pattern; raises `PatternError` if unreadable."""
+    """The search function for a JSON Schema pattern; raises `PatternError` if unreadable.
+
+    Every search is bounded: RE2 (linear time) where it reads the pattern as `re` does
+    (`linear_patterns`), else the backtracking engine in a worker process under a time
+    limit (`pattern_sandbox`), whose overrun raises `PatternTimeoutError`.
+    """
     try:
-        return re.compile(pattern).search
+        re.compile(pattern)
     except re.error:
-        return _ecma_search(pattern)
+        engine = _ecma_engine(pattern)
+    else:
+        linear = linear_search(pattern)
+        if linear is not None:
+            return linear
+        engine = "re"
+    return _bounded(engine, pattern)
+
+
+def _bounded(engine: str, pattern: str) -> Search:
+    def search(text: str) -> Any:
+        return True if sandbox().search(engine, pattern, text) else None
+
+    return search
 
 
 def is_pattern(instance: object) -> bool:
@@ -50,26 +74,16 @@ def is_pattern(instance: object) -> bool:
     return True
 
 
-def _ecma_search(pattern: str) -> Search:
+def _ecma_engine(pattern: str) -> str:
+    """`regress:FLAGS` for a pattern only an ECMA-262 engine reads: the `u` flag first
+    (Unicode property escapes need it), then none; raises `PatternError` when neither reads."""
     # Imported here: only schemas with ECMA-only syntax pay for loading the engine.
     import regress
 
     for flags in ("u", ""):
         try:
-            find = regress.Regex(pattern, flags).find
+            regress.Regex(pattern, flags)
         except regress.RegressError:
             continue
-        return _searching(find)
+        return f"regress:{flags}"
     raise PatternError(f"{pattern!r} is not a regular expression (ECMA-262)")
-
-
-def _searching(find: Callable[[str], Any]) -> Search:
-    def search(text: str) -> Any:
-        try:
-            return find(text)
-        except UnicodeEncodeError:
-            # A lone surrogate (JSON allows "\ud800") has no UTF-8 form for the engine: it is
-            # matched as U+FFFD, the replacement character.
-            return find(_SURROGATE.sub("\ufffd", text))
-
-    return search
