@@ -28,6 +28,10 @@ SHARD_RECORD_FIELDS: tuple[str, ...] = (
     "models",
     "store_problem",
     "shard_order",
+    # the `answers` and `store_integrity` sections, and the next run's `changes`
+    "answers",
+    "store_integrity",
+    "timings",
 )
 
 
@@ -38,6 +42,7 @@ def record_extra(record: Mapping[str, Any]) -> dict[str, Any]:
         for name in SHARD_RECORD_FIELDS
         if (value := record.get(name)) is not None
         and value != []
+        and value != {}
         and value is not False
         and not (name in ("comparisons", "position_bias") and value == 0)
     }
