@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """`llmeval merge`, its arguments parsed. Returns the exit status."""
     from pytest_llmeval.report.baseline import load_baseline
     from pytest_llmeval.report.merge import merge_reports, read_shard_report
-    from pytest_llmeval.report.render import TerminalView, json_text, markdown, terminal_lines
+    from pytest_llmeval.report.render import TerminalView, json_chunks, markdown, terminal_lines
     from pytest_llmeval.support.atomic import write_atomic
 
     stream = out if out is not None else sys.stdout
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"llmeval merge: {error}", file=sys.stderr)
         return 2
     try:
-        write_atomic(Path(args.output), json_text(report))
+        write_atomic(Path(args.output), json_chunks(report))
         if args.markdown:
             write_atomic(Path(args.markdown), markdown(report))
     except OSError as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tabulate import tabulate
@@ -330,8 +330,20 @@ def markdown(report: Report, *, html: tuple[str, str | None] | None = None) -> s
     return "\n".join(out) + "\n"
 
 
+# Cases per encoder call of `json_chunks`: big enough that the C encoder does the work (a
+# call per case is twice as slow), small enough that a 100,000-case report is never one string.
+CASES_PER_CHUNK = 1000
+
+
 def json_text(report: Report) -> str:
-    """The JSON report: `report.to_dict()` indented, one case per line, valid UTF-8 always."""
+    """The JSON report as one string (`json_chunks` joined)."""
+    return "".join(json_chunks(report))
+
+
+def json_chunks(report: Report, cases_per_chunk: int = CASES_PER_CHUNK) -> Iterator[str]:
+    """The JSON report in pieces, to be written one after another: `report.to_dict()`
+    indented, one case per line, valid UTF-8 always. Each piece ends between two values, so a
+    piece can be scrubbed on its own, and the whole text is never held at once."""
     data = report.to_dict()
     cases = data.pop("cases")
     parts = []
@@ -339,19 +351,27 @@ def json_text(report: Report) -> str:
         # json.dumps never emits a raw newline inside a string, so re-indenting is safe.
         body = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
         parts.append(f"  {json.dumps(key)}: {body}")
-    if cases:
-        # One C-encoder call for every case (a call per case is twice as slow), then a line
-        # break before each case. Each case object begins with its "nodeid" key and a case
-        # holds no list of objects, so '}, {"nodeid": ' only ever occurs between two cases
-        # (a quote inside a JSON string is always escaped).
-        listed = json.dumps(cases, ensure_ascii=False)[1:-1]
+    del data
+    yield _utf8_safe("{\n" + ",\n".join(parts) + ",\n")
+    if not cases:
+        yield '  "cases": []\n}\n'
+        return
+    yield '  "cases": [\n'
+    for start in range(0, len(cases), cases_per_chunk):
+        # One C-encoder call for a chunk of cases, then a line break before each case. Each
+        # case object begins with its "nodeid" key and a case holds no list of objects, so
+        # '}, {"nodeid": ' only ever occurs between two cases (a quote inside a JSON string
+        # is always escaped).
+        listed = json.dumps(cases[start : start + cases_per_chunk], ensure_ascii=False)[1:-1]
         listed = listed.replace('}, {"nodeid": ', '},\n    {"nodeid": ')
-        parts.append(f'  "cases": [\n    {listed}\n  ]')
-    else:
-        parts.append('  "cases": []')
-    text = "{\n" + ",\n".join(parts) + "\n}\n"
-    # Lone surrogates (from broken model output) cannot be UTF-8; as JSON escapes they still
-    # read back as the same string. Searched for, not encoded: no copy of a big report.
+        last = start + cases_per_chunk >= len(cases)
+        yield _utf8_safe(f"    {listed}{'' if last else ','}\n")
+    yield "  ]\n}\n"
+
+
+def _utf8_safe(text: str) -> str:
+    """Lone surrogates (from broken model output) cannot be UTF-8; as JSON escapes they still
+    read back as the same string. Searched for, not encoded: no copy of a big piece."""
     if _LONE_SURROGATE.search(text) is not None:
         text = _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ class RunOutputs:
     def write_all(
         self,
         report: Report,
-        records: list[CaseRecord],
+        records: Iterable[CaseRecord],
         suite: str,
         baseline: dict[str, Any] | None = None,
     ) -> None:
@@ -50,7 +50,7 @@ class RunOutputs:
         """Writes the report files; one that fails is named in `write_problems`, and the
         others and the terminal report still follow. `baseline` is the baseline's report,
         whose outputs the HTML report shows beside this run's."""
-        from pytest_llmeval.report.render import json_text, markdown
+        from pytest_llmeval.report.render import json_chunks, markdown
 
         settings = self.settings
         if settings.html is not None:
@@ -68,7 +68,7 @@ class RunOutputs:
             self._try(
                 REPORT,
                 settings.report,
-                lambda path: write_atomic(path, self._scrub(json_text(report))),
+                lambda path: write_atomic(path, map(self._scrub, json_chunks(report))),
             )
         if settings.report_md is not None:
             text_md = self._scrub(markdown(report))
@@ -107,7 +107,7 @@ class RunOutputs:
                 f" {error.strerror or error}); the report below is all there is of this run"
             )
 
-    def export_failures(self, records: list[CaseRecord]) -> None:
+    def export_failures(self, records: Iterable[CaseRecord]) -> None:
         path = self.settings.export_failures
         if path is None:
             return
@@ -121,7 +121,7 @@ class RunOutputs:
             note += f" ({len(export.without_reply)} left out: no expected reply to teach)"
         self.notes.append(note)
 
-    def append_ledger(self, report: Report, records: list[CaseRecord], suite: str) -> None:
+    def append_ledger(self, report: Report, records: Iterable[CaseRecord], suite: str) -> None:
         settings = self.settings
         if settings.ledger is None:
             return

@@ -6,13 +6,17 @@ import contextlib
 import os
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 _UMASK_LOCK = threading.Lock()
 
 
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
+def write_atomic(path: str | os.PathLike[str], data: str | bytes | Iterable[str]) -> Path:
     """Write `data` to `path` through a temporary file in the same folder and `os.replace`.
+
+    `data` may be pieces of text (a generator), written one by one as they come, so a big
+    file is never one string in memory.
 
     Readers see the old file or the new one, never a mix; a killed writer leaves at most a
     hidden `.tmp` file behind, which no reader ever picks up as a result. The file gets the
@@ -20,14 +24,15 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    pieces: Iterable[str | bytes] = [data] if isinstance(data, (str, bytes)) else data
     handle, temp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
     )
     try:
         os.chmod(temp_name, 0o666 & ~current_umask())
         with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
+            for piece in pieces:
+                stream.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp_name, target)
