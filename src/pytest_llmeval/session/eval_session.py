@@ -26,6 +26,7 @@ from pytest_llmeval.session.markers import (
     MarkerError,
     case_settings,
     is_eval_case,
+    settings_key,
 )
 from pytest_llmeval.session.options import NO_MODEL, Settings, settings_of_endpoint
 from pytest_llmeval.session.prefetch import REPLY_KEY, Prefetcher, case_of, request_of
@@ -60,6 +61,9 @@ class EvalSession:
         self._endpoint: Endpoint | None = None
         self.current: pytest.Item | None = None
         self._prefetcher: Prefetcher | None = None
+        # `markers.settings_key` -> the settings those markers give: one object for the
+        # 100,000 cases of one parametrized test.
+        self._settings_of: dict[tuple[str, tuple[int, ...]], tuple[CaseSettings, Any]] = {}
 
     # -- the endpoint -----------------------------------------------------------------------
 
@@ -123,10 +127,14 @@ class EvalSession:
         """Stashes an eval case's settings; returns a collection error message, if any."""
         if not is_eval_case(item):
             return None
-        try:
-            item.stash[SETTINGS_KEY] = case_settings(item)
-        except MarkerError as error:
-            return str(error)
+        key, marks = settings_key(item)
+        known = self._settings_of.get(key)
+        if known is None:
+            try:
+                known = self._settings_of[key] = (case_settings(item), marks)
+            except MarkerError as error:
+                return str(error)
+        item.stash[SETTINGS_KEY] = known[0]  # shared by the items of one set of markers
         if "llm_reply" in getattr(item, "fixturenames", ()) and case_of(item) is None:
             return NO_CASE
         return None

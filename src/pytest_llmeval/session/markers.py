@@ -163,11 +163,23 @@ def _check_rate(marker: str, key: str, value: Any) -> float | None:
     return float(value)
 
 
+_SETTINGS_MARKERS = frozenset((*GROUP_MARKERS, "llm_prompt"))
+
+
 def is_eval_case(item: pytest.Item) -> bool:
     names = set(getattr(item, "fixturenames", ()))
     return bool(names & EVAL_FIXTURES) or any(
-        item.get_closest_marker(name) is not None for name in (*GROUP_MARKERS, "llm_prompt")
+        item.get_closest_marker(name) is not None for name in _SETTINGS_MARKERS
     )
+
+
+def settings_key(item: pytest.Item) -> tuple[tuple[str, tuple[int, ...]], tuple[Any, ...]]:
+    """What `case_settings` reads of an item, as a key and the marks it names: items with
+    the same key have the same settings (the cases of one parametrized function share them).
+    Keep the marks while the key is kept, so that their ids stay theirs."""
+    original = getattr(item, "originalname", None) or item.name
+    marks = tuple(m for m in item.iter_markers() if m.name in _SETTINGS_MARKERS)
+    return (original, tuple(map(id, marks))), marks
 
 
 def case_settings(item: pytest.Item) -> CaseSettings:
