@@ -3,7 +3,7 @@ and the run's ledger line, each from the case records."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -56,7 +56,7 @@ def model_identities(
 
 
 def training_data(
-    path: Path, shown: str, records: Sequence[CaseRecord], max_contaminated: int
+    path: Path, shown: str, records: Iterable[CaseRecord], max_contaminated: int
 ) -> DataSummary:
     """The report's `data`: the cases whose prompt occurs in the training file at `path`
     (shown as `shown`), and each eval system prompt that training never used."""

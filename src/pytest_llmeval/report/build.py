@@ -5,14 +5,12 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from operator import itemgetter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from pytest_llmeval.case_record import (
     MESSAGE_LIMIT,
     RECORD_FIELDS,
-    USAGE_FIELDS,
     CaseRecord,
     clip,
 )
@@ -46,19 +44,20 @@ from pytest_llmeval.report.model import (
     SafetySummary,
     ScoreSummary,
     Totals,
-    UsageSummary,
 )
 from pytest_llmeval.report.not_counted import attach_not_counted
-from pytest_llmeval.report.pricing import PriceTable, estimate, tokens_by_model
+from pytest_llmeval.report.pricing import PriceTable
 from pytest_llmeval.report.repeated import distinct_errors
 from pytest_llmeval.report.review import ChangeInputs, add_store_facts
 from pytest_llmeval.report.shard_records import attach_records
 from pytest_llmeval.report.stats import (
     case_mean_interval,
     cohen_kappa,
+    finite_number,
     mcnemar_one_sided,
     wilson_interval,
 )
+from pytest_llmeval.report.usage_tally import UsageTally
 
 # Categories the report does not know are listed after the taxonomy's, alphabetically.
 _CATEGORY_ORDER = {category: index for index, category in enumerate(CATEGORIES)}
@@ -93,7 +92,8 @@ def build_report(
     what `changes` needs beyond the records. `keep_records` (a shard): case entries carry
     what `llmeval merge` needs. `not_counted`: skipped and xfailed eval cases.
     """
-    records = records if isinstance(records, Sequence) else list(records)
+    # Read more than once: a list, or a collection that reads its records again each pass.
+    records = records if isinstance(records, Collection) else list(records)
     baseline_cases: dict[str, tuple[str, str | None]] = {}
     with garbage_collector_paused():
         if baseline is not None:
@@ -125,7 +125,7 @@ def build_report(
         ),
         groups=groups,
         format=format_summary,
-        usage=tally.usage_summary(prices),
+        usage=tally.usage.summary(prices),
         latency=tally.latency.summary(),
         safety=SafetySummary(
             flagged=tally.flagged,
@@ -226,7 +226,7 @@ class _GroupTally:
             self.comparisons += comparisons
         if type(position_bias) is int:
             self.position_bias += position_bias
-        human = _finite(human_score)
+        human = finite_number(human_score)
         if human is not None and judge_scores:
             self.calibration_pairs.extend(
                 (human, score) for score in judge_scores if score is not None
@@ -263,14 +263,14 @@ class _GroupTally:
 
     def add_unclean_scores(self, scores: Mapping[str, Any]) -> dict[str, float | None]:
         """A case's scores with anything but a finite number as None (and left out of stats)."""
-        cleaned = {name: _finite(value) for name, value in scores.items()}
+        cleaned = {name: finite_number(value) for name, value in scores.items()}
         finite = {name: value for name, value in cleaned.items() if value is not None}
         if finite:
             self.score_dicts.append(finite)
         return cleaned
 
     def add_judge_scores(self, judge_scores: Sequence[Any]) -> list[float | None]:
-        cleaned = [_finite(raw) for raw in judge_scores]
+        cleaned = [finite_number(raw) for raw in judge_scores]
         self.judge_values.extend(value for value in cleaned if value is not None)
         return cleaned
 
@@ -372,7 +372,7 @@ class _Tally:
         self.cases: list[CaseEntry] = []
         self.format_checks: list[str] = []
         self.finish_reason_list: list[str] = []
-        self.usages: list[Mapping[str, Any]] = []
+        self.usage = UsageTally()
         self.flagged = 0
         self.flags: dict[str, int] = {}
         self.failed_cases: list[FailureEntry] = []
@@ -384,6 +384,7 @@ class _Tally:
         self.judge_checks: list[str] = []
         self.store_problems: dict[str, None] = {}  # distinct, in order of arrival
         self.latency = LatencyTally()
+        self.shared_strings: dict[str, str] = {}
 
     def add_all(self, records: Iterable[CaseRecord]) -> None:
         """Tally every record in one pass.
@@ -396,10 +397,13 @@ class _Tally:
         append_case = self.cases.append
         add_checks = self.format_checks.extend
         add_finish_reason = self.finish_reason_list.append
-        add_usage = self.usages.append
+        add_usage = self.usage.add
         baseline_get = self.baseline_cases.get if self.baseline_cases else None
         isfinite = math.isfinite
         paired_cases = format_paired = 0
+        # Records read back from the session's spool hold their own copy of every string: a
+        # case entry takes the one copy of each group, kind, outcome, category and reason.
+        shared = self.shared_strings.setdefault
         format_worse, format_better = self.format_worse.append, self.format_better.append
         for record in records:
             try:
@@ -455,11 +459,13 @@ class _Tally:
 
             case: CaseEntry = {
                 "nodeid": nodeid,
-                "group": group_name,
-                "kind": kind,
-                "outcome": outcome,
-                "category": category,
-                "finish_reason": finish_reason,
+                "group": shared(group_name, group_name),
+                "kind": shared(kind, kind),
+                "outcome": shared(outcome, outcome),
+                "category": category if category is None else shared(category, category),
+                "finish_reason": (
+                    finish_reason if finish_reason is None else shared(finish_reason, finish_reason)
+                ),
             }
             if error_type is not None:
                 case["error_type"] = str(error_type)
@@ -571,44 +577,6 @@ class _Tally:
         self.flagged += 1
         for category in safety.get("categories") or ():
             self.flags[category] = self.flags.get(category, 0) + 1
-
-    def usage_summary(self, prices: PriceTable | None = None) -> UsageSummary:
-        """Sum the usage figures; the fast way when every record has all of them as numbers.
-        With `prices`, the tokens of each model priced (`pricing.estimate`)."""
-        usages = self.usages
-        try:
-            # fsum for the seconds: a plain float sum of 100,000 latencies drifts visibly.
-            sums = {
-                key: (math.fsum if key == "latency_s" else sum)(map(itemgetter(key), usages))
-                for key in USAGE_FIELDS
-            }
-        except (KeyError, TypeError):  # a figure missing or None somewhere: sum with care
-            sums = {
-                key: sum(value for usage in usages if (value := usage.get(key)))
-                for key in USAGE_FIELDS
-            }
-        prompt_tokens, completion_tokens = sums["prompt_tokens"], sums["completion_tokens"]
-        latency = sums["latency_s"]
-        if not math.isfinite(latency):
-            latency = math.fsum(
-                seconds
-                for usage in usages
-                if (seconds := _finite(usage.get("latency_s"))) is not None
-            )
-        by_model = tokens_by_model(usage.get("by_model") for usage in usages)
-        return UsageSummary(
-            calls=int(sums["calls"]),
-            prompt_tokens=int(prompt_tokens),
-            completion_tokens=int(completion_tokens),
-            total_tokens=int(prompt_tokens + completion_tokens),
-            retries=int(sums["retries"]),
-            store_hits=int(sums["store_hits"]),
-            store_misses=int(sums["store_misses"]),
-            latency_s=float(latency),
-            streamed=int(sums["streamed"]),
-            by_model=by_model,
-            cost=None if prices is None else estimate(prices, by_model),
-        )
 
     def judge_format_summary(self) -> JudgeFormatSummary:
         counts = Counter(self.judge_checks)
@@ -778,15 +746,6 @@ def _by_nodeid(entry: FailureEntry | ErrorEntry) -> str:
 
 def _mean(values: Sequence[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
-
-
-def _finite(value: Any) -> float | None:
-    """A score as a float; None for anything that is not a finite number."""
-    if isinstance(value, (int, float)):
-        number = float(value)
-        if math.isfinite(number):
-            return number
-    return None
 
 
 def _score_label(score: float) -> str:

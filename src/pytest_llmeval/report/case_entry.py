@@ -16,24 +16,43 @@ def add_exchange(case: CaseEntry, request: Any, output: Any) -> None:
     """The case's request (each message's role and text) and output, bounded by TEXT_LIMIT.
 
     Only role and text: an entry then holds no object that could begin with "nodeid", which
-    `render.json_text` relies on.
+    `render.json_text` relies on. A request or output already in that shape (a passed case's
+    plain messages) is shared with the record, not copied: a big run holds it once.
     """
     if isinstance(request, list):
-        case["request"] = [
-            {
-                "role": str(message.get("role")),
-                "content": prompt_text(message.get("content"))[:TEXT_LIMIT],
-            }
-            for message in request
-            if isinstance(message, Mapping)
-        ]
+        if all(_plain_message(message) for message in request):
+            case["request"] = request
+        else:
+            case["request"] = [
+                {
+                    "role": str(message.get("role")),
+                    "content": prompt_text(message.get("content"))[:TEXT_LIMIT],
+                }
+                for message in request
+                if isinstance(message, Mapping)
+            ]
     if isinstance(output, Mapping) and isinstance(output.get("text"), str):
         length = output.get("length")
         text = output["text"]
+        bounded = type(length) is int and len(text) <= TEXT_LIMIT
+        if isinstance(output, dict) and len(output) == 2 and bounded:
+            case["output"] = output  # already in shape: shared with the record
+            return
         case["output"] = {
             "text": text[:TEXT_LIMIT],
             "length": length if isinstance(length, int) else len(text),
         }
+
+
+def _plain_message(message: Any) -> bool:
+    """A message that holds a role and a bounded text and nothing else."""
+    return (
+        type(message) is dict
+        and len(message) == 2
+        and type(message.get("role")) is str
+        and type(content := message.get("content")) is str
+        and len(content) <= TEXT_LIMIT
+    )
 
 
 def add_review_details(case: CaseEntry, record: Mapping[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pytest_llmeval.case_record import CaseRecord
@@ -48,7 +48,7 @@ def record_extra(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def attach_records(cases: Sequence[CaseEntry], records: Sequence[CaseRecord]) -> None:
+def attach_records(cases: Sequence[CaseEntry], records: Iterable[CaseRecord]) -> None:
     """Gives each case entry of a sharded run its `record` (`record_extra`), in order."""
     for case, record in zip(cases, records, strict=True):
         case["record"] = record_extra(record)

@@ -5,12 +5,22 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 # Up to this many discordant pairs the McNemar tail is summed exactly in integers; beyond it a
 # log-space series is used, which is accurate to about 1e-12 and takes microseconds.
 _EXACT_PAIRS_LIMIT = 1000
 # The log-space series stops once a term adds less than this share of the running sum.
 _SERIES_TOLERANCE = 1e-17
+
+
+def finite_number(value: Any) -> float | None:
+    """A figure as a float; None for anything that is not a finite number."""
+    if isinstance(value, (int, float)):
+        number = float(value)
+        if math.isfinite(number):
+            return number
+    return None
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:

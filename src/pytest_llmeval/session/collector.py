@@ -26,6 +26,7 @@ from pytest_llmeval.session.census import (
 )
 from pytest_llmeval.session.options import NO_MODEL, Settings
 from pytest_llmeval.session.outputs import RunOutputs
+from pytest_llmeval.session.record_spool import RecordSpool
 from pytest_llmeval.session.repeated_errors import RepeatedErrors
 from pytest_llmeval.support.paths import shown_path
 
@@ -83,7 +84,9 @@ class ReportCollector:
         self._clock = clock
         self._started_at = clock()
         self._scrub = scrub
-        self.records: list[CaseRecord] = []
+        # On disk while the session runs (`RecordSpool`): a case's record is read back to
+        # build the report, and then only what the report keeps of it stays in memory.
+        self.records = RecordSpool()
         self.not_counted: list[NotCountedRecord] = []  # skipped and xfailed eval cases
         self.other_failures = 0
         self.verdict_status: int | None = None  # the verdict's, once the session has finished
@@ -250,6 +253,8 @@ class ReportCollector:
         record = getattr(report, CASE_ATTRIBUTE, None)
         if isinstance(record, dict):
             self.records.append(cast("CaseRecord", record))
+            # pytest keeps every report to the end of the session: the spool holds the record.
+            delattr(report, CASE_ATTRIBUTE)
             if report.failed:
                 self.tally["failed" if report.when == "call" else "errors"] += 1
                 self.repeated.add(report, record)
@@ -356,7 +361,7 @@ class ReportCollector:
             rule for rules in config.hook.pytest_llmeval_gate_rules(config=config) for rule in rules
         ]
         unknown = len(self._order)
-        records = sorted(self.records, key=lambda r: self._order.get(r["nodeid"], unknown))
+        records = self.records.ordered(lambda nodeid: self._order.get(nodeid, unknown))
         not_counted = sorted(self.not_counted, key=lambda r: self._order.get(r["nodeid"], unknown))
         self.report = build_report(
             records,
@@ -384,11 +389,14 @@ class ReportCollector:
         gate_passed = self.report.gate.passed  # decide()'s, whatever a hook does next
         self._call_report_hook(self.report)
         self.outputs.write_all(self.report, records, self.suite, self.baseline)
+        if self.records.problem is not None:
+            self.outputs.notes.append(f"llmeval: {self.records.problem}")
+        self.records.close()
         return exit_status(
             pytest_status,
             gate_passed=gate_passed,
             other_failures=self.other_failures,
-            failed_cases=any(record["outcome"] != "passed" for record in self.records),
+            failed_cases=self.records.not_passed > 0,
             strict_cases=settings.strict_cases,
         )
 
@@ -440,7 +448,7 @@ class ReportCollector:
 
         return self._scrub(shown_server(self.settings.server_url) or MISTRAL_API_URL)
 
-    def _training_data(self, records: list[CaseRecord]) -> DataSummary | None:
+    def _training_data(self, records: Iterable[CaseRecord]) -> DataSummary | None:
         path = self.settings.train_data
         if path is None:
             return None
