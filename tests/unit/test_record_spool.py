@@ -119,3 +119,13 @@ def test_usage_summed_in_batches_equals_the_sum_of_every_case() -> None:
     assert summary.retries == sum(index % 2 for index in range(count)) - (BATCH + 3) % 2
     assert summary.latency_s == math.fsum([0.1] * (count - 1))
     assert summary.by_model == {"mistral-small-2506": (expected_prompt, 2 * (count - 1))}
+
+
+def test_a_record_without_a_node_id_comes_back_as_it_went(tmp_path: Path) -> None:
+    spool = RecordSpool(str(tmp_path))
+    odd = case_record(0)
+    del odd["nodeid"]  # type: ignore[misc]
+    spool.append(odd)
+    spool.append(case_record(1))
+    first, second = spool
+    assert "nodeid" not in first and second["nodeid"].endswith("[case-1]")

@@ -33,7 +33,7 @@ class RecordSpool:
         self._offsets = array("q")  # where each record starts; -1: kept in `_held`
         self._sizes = array("q")
         self._held: dict[int, CaseRecord] = {}
-        self._nodeids: list[str] = []
+        self._nodeids: list[str] = []  # "" for a record without one (the builder names it)
         self._texts: dict[str, str] = {}  # each request text read back, once
         self._end = 0
         self.not_passed = 0  # records whose outcome is not "passed"
@@ -41,7 +41,8 @@ class RecordSpool:
 
     def append(self, record: CaseRecord) -> None:
         index = len(self._nodeids)
-        self._nodeids.append(record["nodeid"])
+        nodeid = record.get("nodeid")
+        self._nodeids.append(nodeid if type(nodeid) is str else "")
         if record.get("outcome") != "passed":
             self.not_passed += 1
         if self._spilling:
@@ -99,7 +100,9 @@ class RecordSpool:
         if len(data) != size:
             raise OSError(f"the temporary file of case records ended after {len(data)} bytes")
         record = _decode(data)
-        record["nodeid"] = self._nodeids[index]  # the string pytest holds, not a copy
+        nodeid = self._nodeids[index]
+        if record.get("nodeid") == nodeid:
+            record["nodeid"] = nodeid  # the string pytest holds, not a copy
         # A report keeps each case's request: the system prompt (and any few-shot turns) that
         # thousands of cases share is then one string again, as it was in the dataset.
         request = record.get("request")
