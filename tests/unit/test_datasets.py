@@ -58,6 +58,22 @@ def test_fine_tuning_row_sends_everything_but_the_expected_reply(in_tmp: Path) -
     assert case.meta == {}
 
 
+def test_rows_sharing_a_system_prompt_hold_it_once(in_tmp: Path) -> None:
+    system = "You triage support tickets. " * 10
+    rows = [
+        {"messages": [{"role": "system", "content": system}, *sample(f"t{n}", "x")["messages"]]}
+        for n in range(3)
+    ]
+    write_lines(in_tmp / "tickets.jsonl", *rows)
+
+    first, second, third = cases("tickets.jsonl")
+
+    assert first.messages[0]["content"] == system
+    assert first.messages[0]["content"] is second.messages[0]["content"]
+    assert second.messages[0]["content"] is third.messages[0]["content"]
+    assert [case.prompt for case in (first, second, third)] == ["t0", "t1", "t2"]
+
+
 def test_input_row_with_system_and_any_expected_value(in_tmp: Path) -> None:
     write_lines(
         in_tmp / "qa.jsonl",

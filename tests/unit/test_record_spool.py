@@ -64,12 +64,19 @@ def test_a_spool_that_cannot_write_keeps_every_record_in_memory(tmp_path: Path) 
     assert spool.problem is not None and "no such folder" in spool.problem
 
 
-def test_shared_texts_are_one_string_again_once_read_back(tmp_path: Path) -> None:
+def test_the_turns_that_open_many_requests_are_one_message_again_once_read_back(
+    tmp_path: Path,
+) -> None:
     spool = RecordSpool(str(tmp_path))
-    for record in records(3):
+    written = records(3)
+    for record in written:
         spool.append(record)
-    first, second, _ = spool
-    assert first["request"][0]["content"] is second["request"][0]["content"]
+    first, second, third = spool
+    assert first["request"][0] is second["request"][0] is third["request"][0]
+    assert [record["request"] for record in (first, second, third)] == [
+        record["request"] for record in written
+    ]
+    assert first["request"][1] is not second["request"][1]
 
 
 def test_the_report_of_spooled_records_is_the_report_of_the_list(tmp_path: Path) -> None:

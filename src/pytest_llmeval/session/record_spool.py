@@ -34,7 +34,7 @@ class RecordSpool:
         self._sizes = array("q")
         self._held: dict[int, CaseRecord] = {}
         self._nodeids: list[str] = []  # "" for a record without one (the builder names it)
-        self._texts: dict[str, str] = {}  # each request text read back, once
+        self._opening_turns: dict[tuple[str, str], dict[str, Any]] = {}  # (role, text) -> one
         self._end = 0
         self.not_passed = 0  # records whose outcome is not "passed"
         self.problem: str | None = None  # why records are held in memory, once they are
@@ -103,14 +103,17 @@ class RecordSpool:
         nodeid = self._nodeids[index]
         if record.get("nodeid") == nodeid:
             record["nodeid"] = nodeid  # the string pytest holds, not a copy
-        # A report keeps each case's request: the system prompt (and any few-shot turns) that
-        # thousands of cases share is then one string again, as it was in the dataset.
+        # A report keeps each case's request: the turns that open thousands of cases' requests
+        # (the system prompt, few-shot turns) are then one message again, as in the dataset.
+        # A request's last turn, the case's own prompt, is seldom repeated: left as it is.
         request = record.get("request")
-        if isinstance(request, list):
-            shared = self._texts.setdefault
-            for message in request:
-                if isinstance(message, dict) and type(content := message.get("content")) is str:
-                    message["content"] = shared(content, content)
+        if type(request) is list:
+            opening = self._opening_turns.setdefault
+            for position, message in enumerate(request[:-1]):
+                if type(message) is dict and len(message) == 2:
+                    role, content = message.get("role"), message.get("content")
+                    if type(role) is str and type(content) is str:
+                        request[position] = opening((role, content), message)
         return record
 
     def close(self) -> None:
@@ -118,7 +121,7 @@ class RecordSpool:
             self._file.close()
             self._file = None
             self._spilling = False
-        self._texts.clear()
+        self._opening_turns.clear()
 
 
 _MSGPACK, _PICKLE = b"m", b"p"
