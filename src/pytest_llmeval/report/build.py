@@ -459,12 +459,14 @@ class _Tally:
 
             case: CaseEntry = {
                 "nodeid": nodeid,
-                "group": shared(group_name, group_name),
-                "kind": shared(kind, kind),
-                "outcome": shared(outcome, outcome),
-                "category": category if category is None else shared(category, category),
+                "group": shared(group_name, group_name) if type(group_name) is str else group_name,
+                "kind": shared(kind, kind) if type(kind) is str else kind,
+                "outcome": shared(outcome, outcome) if type(outcome) is str else outcome,
+                "category": shared(category, category) if type(category) is str else category,
                 "finish_reason": (
-                    finish_reason if finish_reason is None else shared(finish_reason, finish_reason)
+                    shared(finish_reason, finish_reason)
+                    if type(finish_reason) is str
+                    else finish_reason
                 ),
             }
             if error_type is not None:
