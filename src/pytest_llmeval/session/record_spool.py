@@ -132,14 +132,13 @@ _decoder = msgspec.msgpack.Decoder()
 def _encode(record: CaseRecord) -> bytes:
     """MessagePack (msgspec's decoder shares the strings of repeated keys: a record read back
     costs no more memory than the one written), or pickle for what MessagePack cannot hold
-    (a lone surrogate from broken model output, an integer past 64 bits, a tuple)."""
+    (a lone surrogate from broken model output, an integer past 64 bits). A record holds
+    lists, not tuples (`CaseRecord`); one that held a tuple gets a list back, which every
+    report writes alike."""
     try:
-        data = _encoder.encode(record)
-        if _decoder.decode(data) == record:  # a tuple would come back a list
-            return _MSGPACK + data
+        return _MSGPACK + _encoder.encode(record)
     except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
-        pass
-    return _PICKLE + pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        return _PICKLE + pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _decode(data: bytes) -> CaseRecord:
